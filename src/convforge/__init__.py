@@ -1,0 +1,17 @@
+"""convforge: PyTorch's convolution layer family on NumPy, exact, complete, fast and self-explaining.
+
+>>> import numpy as np, convforge
+>>> import convforge.nn as nn
+>>> convforge.manual_seed(0)
+>>> nn.Conv2d(8, 14, (3, 2), (2, 1))(np.zeros((5, 8, 10, 5), np.float32)).shape
+(5, 14, 4, 4)
+"""
+from . import shapes
+from ._config import config
+from ._grad_mode import enable_grad, is_grad_enabled, no_grad
+from ._random import manual_seed
+from . import nn
+
+__version__ = "0.1.0"
+
+__all__ = ["nn", "shapes", "config", "manual_seed", "no_grad", "enable_grad", "is_grad_enabled", "__version__"]

@@ -1,0 +1,63 @@
+"""``pad``: PyTorch's ``F.pad`` on NumPy arrays (torch's pad order: last dimension first)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._canon import is_int
+
+_NUMPY_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad(input, pad, mode: str = "constant", value: float = 0.0):
+    """Pad the last ``len(pad) // 2`` dimensions of ``input``.
+
+    Args:
+        input: array of any rank.
+        pad: ``(left_last, right_last, left_second_last, right_second_last, ...)`` as in ``torch.nn.functional.pad``.
+            Negative values crop (all modes).
+        mode: ``'constant'`` (fill with ``value``), ``'reflect'`` (mirror without repeating the edge; pad < size),
+            ``'replicate'`` (repeat the edge), ``'circular'`` (wrap around; pad <= size).
+
+    Shape:
+        each padded dim grows by ``lo + hi``.
+
+    Example:
+        >>> import numpy as np
+        >>> pad(np.arange(4.0), (2, 1), mode="reflect").tolist()
+        [2.0, 1.0, 0.0, 1.0, 2.0, 3.0, 2.0]
+    """
+    x = np.asarray(input)
+    if mode not in MODES:
+        raise ValueError(f"Unsupported padding mode {mode!r}; choose one of {MODES} "
+                         f"(torch names: numpy 'edge' is 'replicate', 'wrap' is 'circular')")
+    if not isinstance(pad, (tuple, list)) or not all(is_int(p) for p in pad):
+        raise TypeError(f"pad must be a tuple of ints, got {pad!r}")
+    if len(pad) % 2:
+        raise ValueError(f"Padding length must be divisible by 2, got {len(pad)} values: {tuple(pad)}")
+    n = len(pad) // 2
+    if n > x.ndim:
+        raise ValueError(f"Padding length {len(pad)} is too large: it pads {n} dimensions but the input of shape "
+                         f"{x.shape} has only {x.ndim}")
+    pairs = [(0, 0)] * (x.ndim - n) + [(int(pad[2 * i]), int(pad[2 * i + 1])) for i in reversed(range(n))]
+    if mode == "constant" and value != 0 and x.dtype.kind in "iub" and float(value) != int(value):
+        raise TypeError(f"value {value} cannot be represented in the input dtype {x.dtype}")
+    # negative padding crops first
+    crop = tuple(slice(max(-lo, 0), x.shape[i] - max(-hi, 0)) for i, (lo, hi) in enumerate(pairs))
+    x = x[crop]
+    pairs = [(max(lo, 0), max(hi, 0)) for lo, hi in pairs]
+    if mode != "constant":
+        for axis, (lo, hi) in enumerate(pairs):
+            size = x.shape[axis]
+            if lo == 0 and hi == 0:
+                continue
+            if mode == "reflect" and (lo >= size or hi >= size):
+                raise ValueError(f"reflect padding ({lo}, {hi}) must be smaller than the input size {size} of "
+                                 f"dimension {axis} (input shape {x.shape})")
+            if mode == "circular" and (lo > size or hi > size):
+                raise ValueError(f"circular padding ({lo}, {hi}) must be no larger than the input size {size} "
+                                 f"of dimension {axis} (input shape {x.shape})")
+            if mode == "replicate" and size == 0:
+                raise ValueError(f"replicate padding needs a non-empty dimension {axis} (input shape {x.shape})")
+        return np.pad(x, pairs, mode=_NUMPY_MODE[mode])
+    return np.pad(x, pairs, mode="constant", constant_values=value)
