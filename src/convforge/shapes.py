@@ -35,6 +35,7 @@ __all__ = [
     "conv_output_shape",
     "conv_transpose_output_shape",
     "same_paddings",
+    "pool_output_size",
 ]
 
 
@@ -115,6 +116,32 @@ def conv_transpose_output_range(i: int, k: int, stride: int = 1, padding: PadArg
     d = _check_int("dilation", dilation, 1)
     lo = conv_transpose_output_size(i, k, s, padding, d, 0)
     return lo, lo + max(s, d) - 1
+
+
+def pool_output_size(i: int, k: int, stride: int = None, padding: int = 0, dilation: int = 1,
+                     ceil_mode: bool = False) -> int:
+    """Output length of a pooling window (max / average) along one dimension, PyTorch's rule.
+
+    floor mode: ``o = floor((i + 2p - d*(k-1) - 1) / s) + 1`` (the convolution formula);
+    ceil mode: ``o = ceil((i + 2p - d*(k-1) - 1) / s) + 1``, minus one when that last window would start beyond
+    the input and its left padding (``(o-1)*s >= i + p``): every window must start inside the input or the left
+    padding.  ``stride`` None means ``k``.
+
+    >>> pool_output_size(5, 2), pool_output_size(5, 2, ceil_mode=True), pool_output_size(4, 2, 2, 1, ceil_mode=True)
+    (2, 3, 3)
+    """
+    i = _check_int("input size", i, 0)
+    s = _check_int("stride", k if stride is None else stride, 1)
+    p = _check_int("padding", padding, 0)
+    span = effective_kernel_size(k, dilation)
+    o = (i + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (o - 1) * s >= i + p:
+        o -= 1
+    if o < 1:
+        raise ValueError(f"pooling output size would be {o} (input {i}, kernel {k}, stride {s}, padding {p}, "
+                         f"dilation {dilation}, ceil_mode={bool(ceil_mode)}): the window is larger than the padded "
+                         f"input; use a smaller kernel or a larger input")
+    return o
 
 
 def same_padding(i: int, k: int, stride: int = 1, dilation: int = 1, mode: str = "SAME_UPPER") -> Pair:
