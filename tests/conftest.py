@@ -1,0 +1,37 @@
+"""Shared test helpers: the torch oracle and tolerance-checked comparisons."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+try:
+    import torch
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover - torch is a test dependency
+    torch = None
+
+TOL = {np.dtype(np.float64): (1e-10, 1e-12), np.dtype(np.float32): (1e-5, 1e-6),
+       np.dtype(np.float16): (1e-2, 1e-2), np.dtype(np.complex128): (1e-10, 1e-12),
+       np.dtype(np.complex64): (1e-5, 1e-6)}
+
+
+def assert_close(actual, expected, dtype=None, rtol=None, atol=None, what=""):
+    """Shape, dtype and values equal within the dtype's tolerance (exact for integers)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what} shape {actual.shape} != expected {expected.shape}"
+    dtype = np.dtype(dtype or expected.dtype)
+    if dtype.kind in "iu":
+        np.testing.assert_array_equal(actual, expected, err_msg=what)
+        return
+    r, a = TOL[dtype]
+    scale = max(float(np.max(np.abs(expected))) if expected.size else 0.0, 1.0)
+    np.testing.assert_allclose(actual, expected, rtol=rtol or r, atol=(atol if atol is not None else a) * scale,
+                               err_msg=what)
+
+
+def to_torch(a):
+    return None if a is None else torch.from_numpy(np.ascontiguousarray(a))
+
+
+def requires_torch():
+    return pytest.mark.skipif(torch is None, reason="torch (test oracle) is not installed")
