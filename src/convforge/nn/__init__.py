@@ -1,5 +1,5 @@
 """Layers (stateful modules), as in ``torch.nn``."""
-from . import functional
+from . import functional, grad
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .module import Module
 from .parameter import Parameter

@@ -1,0 +1,171 @@
+"""Gradients of convolution and transposed convolution, on canonical batched arguments.
+
+Same conventions as ``_engine``: ``x (N, C, *S)``, weight ``(O, C/g, *K)`` (transposed: ``(C, O/g, *K)``),
+``stride`` / ``dilation`` / ``output_padding`` int tuples, ``padding`` a tuple of ``(lo, hi)`` pairs (>= 0).
+Validation happens before (``convforge.nn.grad``); these functions trust their arguments.
+
+The algebra (one spatial dim written out; every dim behaves the same, groups act block-diagonally)
+------------------------------------------------------------------------------------------------------
+Convolution, with ``xp`` the input zero-padded by ``(lo, hi)``::
+
+    y[n, o, j] = sum_{c, t} W[o, c, t] * xp[n, c, j*s + t*d]                      (c in o's group)
+
+* grad-input: input cell ``i = j*s + t*d - lo`` receives ``W[o, c, t] * gy[n, o, j]``, which is exactly the
+  scatter a transposed convolution of ``gy`` with the *same* weight performs (``W (O, C/g, K)`` read as a
+  transposed weight ``(in=O, out/g=C/g, K)``), cropped by ``lo``::
+
+      gx = conv_transpose(gy, W, stride=s, padding=(lo, hi), dilation=d, output_padding=r)
+      r  = (i + lo + hi - d*(k-1) - 1) mod s
+
+  ``r`` counts the trailing input rows no window reaches when the stride does not divide evenly; choosing it
+  as output_padding makes the transposed output exactly ``i`` long, and those rows get zero gradient.
+* grad-weight: ``gW[o, c, t] = sum_{n, j} gy[n, o, j] * xp[n, c, j*s + t*d]`` -- the im2col windows of the
+  padded input (``window_view``) contracted with ``gy`` over batch and output pixels, one batched product::
+
+      gW (G, Og, Cg*K) = gy (G, Og, N*P) @ cols(xp)^T (G, N*P, Cg*K)
+
+* grad-bias: ``gb[o] = sum_{n, j} gy[n, o, j]``.
+
+Transposed convolution (``W (C, O/g, K)``, output cropped by ``lo``, ``op`` = output_padding)::
+
+    y[n, o, m] = sum_{c, t, i : i*s + t*d = m + lo} W[c, o, t] * x[n, c, i]
+
+* grad-input: ``gx[n, c, i] = sum_{o, t} W[c, o, t] * gy[n, o, i*s + t*d - lo]``: a plain convolution of
+  ``gy`` with ``W`` read as a conv weight ``(out=C, in/g=O/g, K)``, padding ``(lo, hi - op)``; a negative
+  ``hi - op`` means the last ``op - hi`` rows of ``gy`` are never read, so they are cropped first.
+* grad-weight: ``gW[c, o, t] = sum_{n, i} x[n, c, i] * gyp[n, o, i*s + t*d]``: the conv grad-weight with the
+  roles swapped (``gy`` plays the input, ``x`` the output gradient); the result is already ``(C, O/g, K)``.
+
+Complex dtypes follow PyTorch's convention (the gradient of a real loss is conjugate-linear): the operand
+multiplied with ``gy`` is conjugated.  float16 accumulates in float32 and is returned as float16.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _config, _engine
+
+_ALL = (True, True, True)
+
+
+def conv_input_grad(grad_output, weight, in_sizes, stride, padding, dilation, groups):
+    """Gradient of a convolution w.r.t. its input: ``(N, C, *in_sizes)``, a transposed conv of ``grad_output``."""
+    kernel = weight.shape[2:]
+    unread = tuple((i + lo + hi - d * (k - 1) - 1) % s
+                   for i, (lo, hi), k, s, d in zip(in_sizes, padding, kernel, stride, dilation))
+    return _engine.conv_transpose_forward(grad_output, weight, None, stride, padding, unread, groups, dilation,
+                                          tuple(in_sizes))
+
+
+def conv_weight_grad(input, grad_output, kernel, stride, padding, dilation, groups):
+    """Gradient of a convolution w.r.t. its weight: ``(O, C/g, *kernel)``; windows of the padded input times
+    ``grad_output``, one batched matmul over groups per batch (and row) tile."""
+    out_dtype = input.dtype
+    cdt = _engine.compute_dtype(out_dtype)
+    x = input.astype(cdt, copy=False)
+    gy = grad_output.astype(cdt, copy=False)
+    n, c = x.shape[:2]
+    o_ch = gy.shape[1]
+    g = groups
+    cg, og = c // g, o_ch // g
+    kernel = tuple(kernel)
+    k_prod = math.prod(kernel)
+    gw = np.zeros((g, og, cg * k_prod), dtype=cdt)
+    if n > 0 and math.prod(gy.shape[2:]) > 0 and c > 0:
+        xp = _engine.pad_zeros(x, padding)
+        for xs, gys in _weight_grad_tiles(xp, gy, kernel, stride, dilation, gw.nbytes):
+            gw += _weight_grad_tile(xs, gys, kernel, stride, dilation, g)
+    return gw.reshape((o_ch, cg) + kernel).astype(out_dtype, copy=False)
+
+
+def _weight_grad_tile(xp, gy, kernel, stride, dilation, g):
+    n, c = xp.shape[:2]
+    o_ch, out_sizes = gy.shape[1], gy.shape[2:]
+    n_sp = len(kernel)
+    k_prod, p_prod = math.prod(kernel), math.prod(out_sizes)
+    win = _engine.window_view(xp, kernel, stride, dilation, out_sizes)      # (n, C, *K, *O) view
+    order = (1,) + tuple(range(2, 2 + n_sp)) + (0,) + tuple(range(2 + n_sp, 2 + 2 * n_sp))
+    cols = win.transpose(order).reshape(g, (c // g) * k_prod, n * p_prod)   # copy: (G, Cg*K, n*P)
+    gys = gy.reshape(n, g, o_ch // g, p_prod).transpose(1, 2, 0, 3)        # (G, Og, n, P)
+    gys = gys.reshape(g, o_ch // g, n * p_prod)                             # (G, Og, n*P)
+    return np.matmul(gys, cols.transpose(0, 2, 1))                          # (G, Og, Cg*K)
+
+
+def _weight_grad_tiles(xp, gy, kernel, stride, dilation, out_bytes):
+    """(padded input, grad_output) tiles over the batch, and over the first output dim when one sample's
+    im2col buffer exceeds the workspace bound."""
+    n = xp.shape[0]
+    out_sizes = gy.shape[2:]
+    per_sample = xp.shape[1] * math.prod(kernel) * math.prod(out_sizes) * xp.itemsize
+    limit = _config.workspace_limit(out_bytes)
+    if per_sample <= limit or len(out_sizes) == 0 or out_sizes[0] <= 1:
+        for a, z in _engine._batch_tiles(n, per_sample, limit):
+            yield xp[a:z], gy[a:z]
+        return
+    rows = max(1, int(limit // max(per_sample // out_sizes[0], 1)))
+    s0, span0 = stride[0], dilation[0] * (kernel[0] - 1) + 1
+    for b in range(n):
+        for r0 in range(0, out_sizes[0], rows):
+            r1 = min(r0 + rows, out_sizes[0])
+            yield xp[b:b + 1, :, r0 * s0:(r1 - 1) * s0 + span0], gy[b:b + 1, :, r0:r1]
+
+
+def bias_grad(grad_output):
+    """``(O,)``: ``grad_output`` summed over batch and space (float16 accumulated in float32)."""
+    cdt = _engine.compute_dtype(grad_output.dtype)
+    axes = (0,) + tuple(range(2, grad_output.ndim))
+    return grad_output.sum(axis=axes, dtype=cdt).astype(grad_output.dtype, copy=False)
+
+
+def _crop_negative_high(grad_output, padding, output_padding):
+    """Padding ``(lo, hi - op)`` for the transposed-conv gradients; a negative high side crops ``grad_output``."""
+    pads = tuple((lo, hi - op) for (lo, hi), op in zip(padding, output_padding))
+    if all(hi >= 0 for _, hi in pads):
+        return grad_output, pads
+    crop = (slice(None), slice(None)) + tuple(slice(0, size + min(hi, 0))
+                                              for size, (_, hi) in zip(grad_output.shape[2:], pads))
+    return grad_output[crop], tuple((lo, max(hi, 0)) for lo, hi in pads)
+
+
+def conv_transpose_input_grad(grad_output, weight, in_sizes, stride, padding, output_padding, groups, dilation):
+    """Gradient of a transposed convolution w.r.t. its input ``(N, C, *in_sizes)``: a plain conv of
+    ``grad_output``."""
+    gy, pads = _crop_negative_high(grad_output, padding, output_padding)
+    return _engine.conv_forward(gy, weight, None, stride, pads, dilation, groups, tuple(in_sizes))
+
+
+def conv_transpose_weight_grad(input, grad_output, kernel, stride, padding, output_padding, groups, dilation):
+    """Gradient of a transposed convolution w.r.t. its weight ``(C, O/g, *kernel)``: the conv weight gradient
+    with input and output-gradient swapped."""
+    gy, pads = _crop_negative_high(grad_output, padding, output_padding)
+    return conv_weight_grad(gy, input, kernel, stride, pads, dilation, groups)
+
+
+def conv_backward(grad_output, input, weight, stride, padding, dilation, groups, transposed=False,
+                  output_padding=None, needs=_ALL):
+    """``(grad_input, grad_weight, grad_bias)`` of a (transposed) convolution; ``None`` where ``needs`` is False.
+
+    Canonical batched arguments only; ``output_padding`` is used by transposed convolution.
+    """
+    gy, x, w = grad_output, input, weight
+    if gy.dtype.kind == "c":      # PyTorch's convention: conjugate the factor that meets grad_output
+        x = x.conj() if needs[1] else x
+        w = w.conj() if needs[0] else w
+    kernel, in_sizes = w.shape[2:], x.shape[2:]
+    gx = gw = gb = None
+    if transposed:
+        op = tuple(output_padding) if output_padding is not None else (0,) * len(kernel)
+        if needs[0]:
+            gx = conv_transpose_input_grad(gy, w, in_sizes, stride, padding, op, groups, dilation)
+        if needs[1]:
+            gw = conv_transpose_weight_grad(x, gy, kernel, stride, padding, op, groups, dilation)
+    else:
+        if needs[0]:
+            gx = conv_input_grad(gy, w, in_sizes, stride, padding, dilation, groups)
+        if needs[1]:
+            gw = conv_weight_grad(x, gy, kernel, stride, padding, dilation, groups)
+    if needs[2]:
+        gb = bias_grad(gy)
+    return gx, gw, gb
