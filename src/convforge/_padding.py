@@ -61,3 +61,75 @@ def pad(input, pad, mode: str = "constant", value: float = 0.0):
                 raise ValueError(f"replicate padding needs a non-empty dimension {axis} (input shape {x.shape})")
         return np.pad(x, pairs, mode=_NUMPY_MODE[mode])
     return np.pad(x, pairs, mode="constant", constant_values=value)
+
+
+def pad_backward(grad_output, pad, mode: str = "constant"):
+    """The adjoint of :func:`pad`: the gradient with respect to ``pad``'s input, given the gradient with respect to
+    its output.
+
+    Each padded cell's gradient flows back to the cell it copied (reflect: the mirrored cell, replicate: the edge,
+    circular: the wrapped cell); constant padding passes nothing back; cropped cells (negative padding) get zero.
+    ``pad`` pads axis by axis, so its adjoint is the per-axis adjoint applied to every axis.
+
+    Args:
+        grad_output: gradient shaped like ``pad(input, pad, mode)``.
+        pad: the same ``pad`` tuple as the forward call (torch order, last dimension first).
+        mode: the same mode as the forward call.
+
+    Shape:
+        each padded dim shrinks by ``lo + hi``.
+
+    Example:
+        >>> import numpy as np
+        >>> pad_backward(np.ones(7), (2, 1), mode="reflect").tolist()
+        [1.0, 2.0, 3.0, 1.0]
+    """
+    g = np.asarray(grad_output)
+    if mode not in MODES:
+        raise ValueError(f"Unsupported padding mode {mode!r}; choose one of {MODES}")
+    if not isinstance(pad, (tuple, list)) or not all(is_int(p) for p in pad) or len(pad) % 2:
+        raise ValueError(f"pad must be a tuple of an even number of ints, got {pad!r}")
+    n = len(pad) // 2
+    if n > g.ndim:
+        raise ValueError(f"Padding length {len(pad)} pads {n} dimensions but grad_output of shape {g.shape} has "
+                         f"only {g.ndim}")
+    pairs = [(0, 0)] * (g.ndim - n) + [(int(pad[2 * i]), int(pad[2 * i + 1])) for i in reversed(range(n))]
+    in_shape = tuple(size - lo - hi for size, (lo, hi) in zip(g.shape, pairs))
+    if any(size < 0 for size in in_shape):
+        raise ValueError(f"grad_output of shape {g.shape} is smaller than the padding {tuple(pad)} allows")
+    for axis, (lo, hi) in enumerate(pairs):
+        if lo > 0 or hi > 0:
+            g = _unpad_axis(g, axis, max(lo, 0), max(hi, 0), mode)
+    if any(lo < 0 or hi < 0 for lo, hi in pairs):
+        full = np.zeros(in_shape, dtype=g.dtype)
+        full[tuple(slice(max(-lo, 0), size - max(-hi, 0)) for size, (lo, hi) in zip(in_shape, pairs))] = g
+        g = full
+    return g
+
+
+def _unpad_axis(g, axis, lo, hi, mode):
+    """Adjoint of padding one axis by ``(lo, hi) >= 0``: fold the padded cells back onto their sources."""
+    g = np.moveaxis(g, axis, 0)
+    size = g.shape[0] - lo - hi
+    if mode == "reflect" and (lo >= size or hi >= size):
+        raise ValueError(f"reflect padding ({lo}, {hi}) must be smaller than the input size {size} of dimension {axis}")
+    if mode == "circular" and (lo > size or hi > size):
+        raise ValueError(f"circular padding ({lo}, {hi}) must be no larger than the input size {size} of "
+                         f"dimension {axis}")
+    if mode == "replicate" and size == 0:
+        raise ValueError(f"replicate padding needs a non-empty dimension {axis}")
+    core = g[lo:lo + size].copy()
+    low, high = g[:lo], g[lo + size:]
+    # within one side the source cells are distinct (reflect, circular), so fancy-index += is exact
+    if mode == "reflect":
+        core[lo - np.arange(lo)] += low                    # out[p] = in[lo - p]
+        core[size - 2 - np.arange(hi)] += high             # out[lo + size + q] = in[size - 2 - q]
+    elif mode == "circular":
+        core[size - lo + np.arange(lo)] += low             # out[p] = in[size - lo + p]
+        core[np.arange(hi)] += high                        # out[lo + size + q] = in[q]
+    elif mode == "replicate":
+        if lo:
+            core[0] += low.sum(axis=0)
+        if hi:
+            core[-1] += high.sum(axis=0)
+    return np.moveaxis(core, 0, axis)

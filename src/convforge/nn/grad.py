@@ -151,6 +151,8 @@ def _backward_call(op, grad_output, input, weight, input_shape, weight_shape, st
                    transposed, output_padding, needs, n_spatial=None):
     """Validate, then run the canonical core; arrays not needed for the requested gradients may be None."""
     gy = _array(grad_output, "grad_output")
+    given = {name: a for name, a in (("input", input), ("weight", weight)) if a is not None}
+    _same_dtype(op, grad_output=gy, **given)
     pr = _validate(op, input_shape, weight_shape, gy, stride, padding, dilation, groups, transposed,
                    output_padding, n_spatial)
     x = None if input is None else (input[None] if pr.unbatched else input)
@@ -197,7 +199,6 @@ def conv_backward(grad_output, input, weight, *, stride=1, padding=0, dilation=1
     x = _array(input, "input")
     w = _array(weight, "weight")
     gy = _array(grad_output, "grad_output")
-    _same_dtype(op, input=x, weight=w, grad_output=gy)
     needs = tuple(bool(v) for v in needs)
     if len(needs) != 3:
         raise ValueError(f"{op}: needs must be three booleans (grad_input, grad_weight, grad_bias), got {needs!r}")
@@ -209,7 +210,6 @@ def _input_grad(n, transposed, input_size, weight, grad_output, stride, padding,
     op = (f"conv_transpose{n}d_input" if transposed else f"conv{n}d_input")
     w = _array(weight, "weight")
     gy = _array(grad_output, "grad_output")
-    _same_dtype(op, weight=w, grad_output=gy)
     shape = _shape_tuple(input_size, "input_size", op)
     return _backward_call(op, gy, None, w, shape, w.shape, stride, padding, dilation, groups, transposed,
                           output_padding, (True, False, False), n_spatial=n)[0]
@@ -219,7 +219,6 @@ def _weight_grad(n, transposed, input, weight_size, grad_output, stride, padding
     op = (f"conv_transpose{n}d_weight" if transposed else f"conv{n}d_weight")
     x = _array(input, "input")
     gy = _array(grad_output, "grad_output")
-    _same_dtype(op, input=x, grad_output=gy)
     shape = _shape_tuple(weight_size, "weight_size", op)
     return _backward_call(op, gy, x, None, x.shape, shape, stride, padding, dilation, groups, transposed,
                           output_padding, (False, True, False), n_spatial=n)[1]
