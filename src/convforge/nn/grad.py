@@ -152,7 +152,7 @@ def _backward_call(op, grad_output, input, weight, input_shape, weight_shape, st
     """Validate, then run the canonical core; arrays not needed for the requested gradients may be None."""
     gy = _array(grad_output, "grad_output")
     given = {name: a for name, a in (("input", input), ("weight", weight)) if a is not None}
-    _same_dtype(op, grad_output=gy, **given)
+    _same_dtype(op, **given, grad_output=gy)
     pr = _validate(op, input_shape, weight_shape, gy, stride, padding, dilation, groups, transposed,
                    output_padding, n_spatial)
     x = None if input is None else (input[None] if pr.unbatched else input)
