@@ -11,7 +11,9 @@ from ._config import config
 from ._grad_mode import enable_grad, is_grad_enabled, no_grad
 from ._random import manual_seed
 from . import nn
+from . import optim
 
 __version__ = "0.1.0"
 
-__all__ = ["nn", "shapes", "config", "manual_seed", "no_grad", "enable_grad", "is_grad_enabled", "__version__"]
+__all__ = ["nn", "optim", "shapes", "config", "manual_seed", "no_grad", "enable_grad", "is_grad_enabled",
+           "__version__"]
