@@ -371,13 +371,14 @@ def _pad_lows(padding, kernel, stride, dilation, what):
         if padding == "valid":
             return 0
         if padding == "same":
-            ks, ss, ds = (v if isinstance(v, list) else None for v in (kernel, stride, dilation))
-            n = len(ks or ss or ds or [0])
+            lists = [v for v in (kernel, stride, dilation) if isinstance(v, list)]
+            n = len(lists[0]) if lists else 1
             ks, ss, ds = (_per_dim(v, n) for v in (kernel, stride, dilation))
             if any(s != 1 for s in ss):
                 raise ValueError(f"{what}: padding='same' with stride > 1 depends on the input size; give explicit "
                                  f"padding (see same_padding) or use convforge.summary with an input size")
-            return [(effective_kernel_size(k, d) - 1) // 2 for k, d in zip(ks, ds)]
+            lows = [(effective_kernel_size(k, d) - 1) // 2 for k, d in zip(ks, ds)]
+            return lows if lists else lows[0]
         raise ValueError(f"{what}: unknown padding {padding!r}")
     if isinstance(padding, (tuple, list)):
         return [p[0] if isinstance(p, (tuple, list)) else p for p in padding]
