@@ -15,5 +15,14 @@ from . import optim
 
 __version__ = "0.1.0"
 
+_LAZY_SUBMODULES = ("tf", "onnx", "convert", "draw")   # TF / ONNX semantics; they never import tensorflow or onnx
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = ["nn", "optim", "shapes", "config", "manual_seed", "no_grad", "enable_grad", "is_grad_enabled",
            "__version__"]
