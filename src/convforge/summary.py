@@ -1,0 +1,456 @@
+"""``convforge.summary(model, input_size)``: shapes, parameters, MACs, FLOPs and receptive fields, exactly,
+without running the model.
+
+Shapes are propagated through :mod:`convforge.shapes` (the functions the engine uses), layer by layer.  Counts
+follow PyTorch's ``FlopCounterMode``: a multiply-add is one MAC, FLOPs = 2 x MACs, bias additions are not
+counted, and pointwise layers (activations, normalisation, pooling, dropout, upsampling) count 0.
+
+- Convolution: ``MACs = N * C_out * prod(out) * (C_in / groups) * prod(kernel)`` (taps on the zero padding
+  included, as torch counts them).
+- Transposed convolution: ``MACs = N * C_in * prod(in) * (C_out / groups) * prod(kernel)`` (every input spreads
+  the whole kernel, including the parts cropped by the padding).
+- Linear: ``MACs = prod(leading dims) * in_features * out_features``.
+
+``effective_macs`` additionally counts only the products that touch a real input cell and land on a real output
+cell -- exactly the multiply-adds the plain-loop reference performs.
+
+Which modules are understood: the convolution family, ``Sequential`` (and any container: its children are
+walked in registration order), ``ReLU``/``LeakyReLU``/``SiLU``/``Hardswish``/``Sigmoid``/``Dropout``/``Identity``,
+``BatchNorm*``, ``MaxPool*``/``AvgPool*``, ``AdaptiveAvgPool*``/``AdaptiveMaxPool*``, ``Flatten``, ``Linear``,
+``Upsample``.  Dispatch is by class name and attributes, so torch-like modules work too.  Limitation: a
+user-defined module whose ``forward`` does more than call its children in order (skip connections, reshapes,
+concatenation) is summarised as if it did; such a module can define ``output_shape(input_shape) -> tuple`` to
+describe itself (its children are then listed but not chained).
+
+Example
+-------
+>>> import convforge.nn as nn
+>>> s = summary(nn.Conv2d(8, 14, (3, 2), stride=(2, 1)), (5, 8, 10, 5))
+>>> s.layers[0].output_shape, s.total_params, s.total_macs, s.total_flops
+((5, 14, 4, 4), 686, 53760, 107520)
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import shapes
+
+__all__ = ["summary", "ModelSummary", "LayerSummary"]
+
+Shape = Tuple[int, ...]
+_POINTWISE = {"ReLU", "ReLU6", "LeakyReLU", "SiLU", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "GELU", "ELU",
+              "Mish", "Softplus", "PReLU", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Identity",
+              "Softmax", "LogSoftmax"}
+
+
+@dataclass
+class LayerSummary:
+    """One row: a leaf layer with its input/output shapes and exact counts.
+
+    ``receptive_field`` is a :class:`convforge.shapes.ReceptiveField` measured on the model input (None once the
+    spatial structure is gone, e.g. after Flatten).
+    """
+
+    name: str
+    type: str
+    input_shape: Shape
+    output_shape: Shape
+    params: int = 0
+    trainable_params: int = 0
+    macs: int = 0
+    effective_macs: int = 0
+    receptive_field: Optional[shapes.ReceptiveField] = None
+    activation_bytes: int = 0
+    depth: int = 0
+
+    @property
+    def flops(self) -> int:
+        """2 x MACs, as PyTorch's FlopCounterMode (bias not counted)."""
+        return 2 * self.macs
+
+    def to_dict(self) -> Dict[str, Any]:
+        rf = self.receptive_field
+        return {"name": self.name, "type": self.type, "input_shape": list(self.input_shape),
+                "output_shape": list(self.output_shape), "params": self.params,
+                "trainable_params": self.trainable_params, "macs": self.macs, "flops": self.flops,
+                "effective_macs": self.effective_macs, "activation_bytes": self.activation_bytes,
+                "receptive_field": None if rf is None else {k: _json_num(v) for k, v in rf._asdict().items()}}
+
+
+def _json_num(v):
+    if isinstance(v, tuple):
+        return [_json_num(u) for u in v]
+    return v if isinstance(v, int) else float(v)
+
+
+@dataclass
+class ModelSummary:
+    """The result of :func:`summary`: ``.layers`` (one :class:`LayerSummary` per leaf layer) and totals."""
+
+    input_shape: Shape
+    output_shape: Shape
+    layers: List[LayerSummary]
+    total_params: int
+    trainable_params: int
+    itemsize: int = 4
+    model_name: str = ""
+
+    @property
+    def total_macs(self) -> int:
+        return sum(row.macs for row in self.layers)
+
+    @property
+    def total_flops(self) -> int:
+        return 2 * self.total_macs
+
+    @property
+    def total_effective_macs(self) -> int:
+        return sum(row.effective_macs for row in self.layers)
+
+    @property
+    def total_activation_bytes(self) -> int:
+        return sum(row.activation_bytes for row in self.layers)
+
+    @property
+    def param_bytes(self) -> int:
+        return self.total_params * self.itemsize
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"model": self.model_name, "input_shape": list(self.input_shape),
+                "output_shape": list(self.output_shape), "layers": [row.to_dict() for row in self.layers],
+                "total_params": self.total_params, "trainable_params": self.trainable_params,
+                "non_trainable_params": self.total_params - self.trainable_params,
+                "total_macs": self.total_macs, "total_flops": self.total_flops,
+                "total_effective_macs": self.total_effective_macs,
+                "total_activation_bytes": self.total_activation_bytes, "param_bytes": self.param_bytes}
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **({"indent": 2} | kwargs))
+
+    def __str__(self) -> str:
+        head = ("Layer (type)", "Output shape", "Params", "MACs", "FLOPs", "RF (size / jump)", "Activations")
+        rows = [("  " * row.depth + f"{row.name} ({row.type})" if row.name else row.type,
+                 str(list(row.output_shape)), f"{row.params:,}", f"{row.macs:,}", f"{row.flops:,}",
+                 _rf_text(row.receptive_field), _bytes(row.activation_bytes)) for row in self.layers]
+        widths = [max(len(r[c]) for r in [head] + rows) for c in range(len(head))]
+        line = lambda r: "  ".join(v.ljust(w) if c in (0, 1, 5) else v.rjust(w)
+                                   for c, (v, w) in enumerate(zip(r, widths))).rstrip()
+        rule = "=" * len(line(head))
+        out = [rule, line(head), rule] + [line(r) for r in rows] + [rule]
+        out += [f"Input shape: {list(self.input_shape)}    Output shape: {list(self.output_shape)}",
+                f"Total params: {self.total_params:,}  (trainable {self.trainable_params:,}, non-trainable "
+                f"{self.total_params - self.trainable_params:,}; {_bytes(self.param_bytes)})",
+                f"Total MACs: {self.total_macs:,}    Total FLOPs: {self.total_flops:,}  (FLOPs = 2 x MACs, bias "
+                f"not counted)",
+                f"Activation memory (outputs of all layers): {_bytes(self.total_activation_bytes)}", rule]
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+
+def _rf_text(rf) -> str:
+    if rf is None:
+        return "-"
+    size, jump = rf.size, rf.jump
+    fmt = lambda v: str(v)
+    if isinstance(size, tuple):
+        return "x".join(map(fmt, size)) + " / " + "x".join(map(fmt, jump))
+    return f"{fmt(size)} / {fmt(jump)}"
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return str(n)  # pragma: no cover
+
+
+# -- shape propagation ------------------------------------------------------------------------------------------
+@dataclass
+class _State:
+    shape: Shape
+    rf: Optional[List[Tuple[Fraction, Fraction, Fraction]]]   # per spatial dim (size, jump, start) or None
+    rows: List[LayerSummary] = field(default_factory=list)
+    itemsize: int = 4
+
+
+class _Result:
+    def __init__(self, shape, macs=0, effective=None, steps=None, rf_lost=False):
+        self.shape, self.macs = tuple(int(v) for v in shape), int(macs)
+        self.effective = self.macs if effective is None else int(effective)
+        self.steps, self.rf_lost = steps, rf_lost
+
+
+def _name(module) -> str:
+    return type(module).__name__
+
+
+def _param_counts(module) -> Tuple[int, int]:
+    total = trainable = 0
+    for p in module._parameters.values() if hasattr(module, "_parameters") else ():
+        if p is None:
+            continue
+        total += int(np.size(p))
+        trainable += int(np.size(p)) if getattr(p, "requires_grad", True) else 0
+    return total, trainable
+
+
+def _batched(shape: Shape, n: int, what: str) -> Tuple[int, Shape, bool]:
+    """``(N, C, *S)`` or unbatched ``(C, *S)`` -> (N, spatial, unbatched)."""
+    if len(shape) == n + 2:
+        return shape[0], shape[2:], False
+    if len(shape) == n + 1:
+        return 1, shape[1:], True
+    raise ValueError(f"{what} expects a {n + 1}D (unbatched) or {n + 2}D (batched) input, got shape {list(shape)}")
+
+
+def _channels(shape, unbatched):
+    return shape[0] if unbatched else shape[1]
+
+
+def _tuple(value, n, default=None):
+    if value is None:
+        value = default
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+
+
+def _covered(i, o, k, s, lo, d) -> int:
+    """#(output, tap) pairs of a convolution along one dim whose input index lies in [0, i)."""
+    o_idx = np.arange(o)[:, None] * s - lo + np.arange(k)[None, :] * d
+    return int(np.count_nonzero((o_idx >= 0) & (o_idx < i)))
+
+
+def _conv(module, shape):
+    n = len(module.kernel_size)
+    name = _name(module)
+    batch, sizes, unbatched = _batched(shape, n, name)
+    cin = _channels(shape, unbatched)
+    if cin != module.in_channels:
+        hint = ""
+        if shape[-1] == module.in_channels:
+            hint = "; the input looks channels-last: move the channel axis to position 1 (e.g. NHWC -> NCHW)"
+        raise ValueError(f"{name} expects {module.in_channels} input channels, but the input of shape "
+                         f"{list(shape)} has {cin}{hint}")
+    kernel, stride, dilation, g = module.kernel_size, module.stride, module.dilation, module.groups
+    k_prod = math.prod(kernel)
+    if getattr(module, "transposed", False):
+        pads = tuple((p, p) if isinstance(p, int) else tuple(p) for p in _tuple(module.padding, n))
+        out = shapes.conv_transpose_output_shape(sizes, kernel, stride, list(pads), dilation, module.output_padding)
+        macs = batch * cin * math.prod(sizes) * (module.out_channels // g) * k_prod
+        # a transposed conv's useful products are those of the forward conv it transposes (out <-> in swapped)
+        eff = batch * cin * (module.out_channels // g) * math.prod(
+            _covered(o, i, k, s, lo, d) for i, o, k, s, (lo, _), d in zip(sizes, out, kernel, stride, pads, dilation))
+        steps = [shapes.RFStep("transpose", k, s, lo, d) for k, s, (lo, _), d in zip(kernel, stride, pads, dilation)]
+    else:
+        spec = getattr(module, "_padding_spec", None)
+        if spec is None:
+            from ._canon import canonical_padding
+            spec = canonical_padding(module.padding, n)
+        from ._canon import resolve_padding
+        pads = resolve_padding(spec, sizes, kernel, stride, dilation)
+        try:
+            out = shapes.conv_output_shape(sizes, kernel, stride, list(pads), dilation)
+        except ValueError as e:
+            raise ValueError(f"{name} on input {list(shape)}: {e}") from None
+        macs = batch * module.out_channels * math.prod(out) * (cin // g) * k_prod
+        eff = batch * module.out_channels * (cin // g) * math.prod(
+            _covered(i, o, k, s, lo, d) for i, o, k, s, (lo, _), d in zip(sizes, out, kernel, stride, pads, dilation))
+        steps = [shapes.RFStep("conv", k, s, lo, d) for k, s, (lo, _), d in zip(kernel, stride, pads, dilation)]
+    lead = () if unbatched else (batch,)
+    return _Result(lead + (module.out_channels,) + tuple(out), macs, eff, steps)
+
+
+def _spatial_rank(module, default=None):
+    digits = [c for c in _name(module) if c.isdigit()]
+    return int(digits[-1]) if digits else default
+
+
+def _pool(module, shape):
+    name = _name(module)
+    n = _spatial_rank(module) or len(_tuple(module.kernel_size, 1))
+    batch, sizes, unbatched = _batched(shape, n, name)
+    kernel = _tuple(module.kernel_size, n)
+    stride = _tuple(module.stride, n, default=module.kernel_size)
+    if not stride:   # torch allows stride=[] meaning kernel_size
+        stride = kernel
+    padding = _tuple(getattr(module, "padding", 0), n)
+    dilation = _tuple(getattr(module, "dilation", 1), n)
+    ceil_mode = bool(getattr(module, "ceil_mode", False))
+    try:
+        out = tuple(shapes.pool_output_size(i, k, s, p, d, ceil_mode)
+                    for i, k, s, p, d in zip(sizes, kernel, stride, padding, dilation))
+    except ValueError as e:
+        raise ValueError(f"{name} on input {list(shape)}: {e}") from None
+    steps = [shapes.RFStep("conv", k, s, p, d) for k, s, p, d in zip(kernel, stride, padding, dilation)]
+    return _Result(shape[:len(shape) - n] + out, steps=steps)
+
+
+def _adaptive_pool(module, shape):
+    name = _name(module)
+    n = _spatial_rank(module, 2)
+    batch, sizes, unbatched = _batched(shape, n, name)
+    target = tuple(i if o is None else o for i, o in zip(sizes, _tuple(module.output_size, n)))
+    steps = []
+    for i, o in zip(sizes, target):
+        if i % o:
+            steps = None   # uneven windows: no single (kernel, stride) describes them
+            break
+        steps.append(shapes.RFStep("conv", i // o, i // o, 0, 1))
+    return _Result(shape[:len(shape) - n] + target, steps=steps, rf_lost=steps is None)
+
+
+def _upsample(module, shape):
+    n = len(shape) - 2
+    if n < 1:
+        raise ValueError(f"{_name(module)} expects an input (N, C, *spatial), got shape {list(shape)}")
+    sizes = shape[2:]
+    if getattr(module, "size", None) is not None:
+        out = _tuple(module.size, n)
+        factors = [Fraction(o, i) if i else Fraction(1) for o, i in zip(out, sizes)]
+    else:
+        factors = [Fraction(f).limit_denominator(1 << 20) for f in _tuple(module.scale_factor, n)]
+        out = tuple(math.floor(i * f) for i, f in zip(sizes, factors))
+    mode = getattr(module, "mode", "nearest")
+    if mode == "nearest":
+        steps = [shapes.RFStep("nearest", 1, f, 0, 1) for f in factors]
+    elif mode in ("linear", "bilinear", "trilinear") and not getattr(module, "align_corners", False):
+        steps = [shapes.RFStep("linear", 1, f, 0, 1) for f in factors]
+    else:
+        steps = None
+    return _Result(shape[:2] + tuple(out), steps=steps, rf_lost=steps is None)
+
+
+def _batchnorm(module, shape):
+    c = shape[1] if len(shape) >= 2 else None
+    if c != module.num_features:
+        raise ValueError(f"{_name(module)} expects {module.num_features} channels, but the input of shape "
+                         f"{list(shape)} has {c} in dimension 1")
+    return _Result(shape)
+
+
+def _flatten(module, shape):
+    nd = max(len(shape), 1)
+    start, end = module.start_dim % nd, module.end_dim % nd
+    if start > end:
+        raise ValueError(f"Flatten: start_dim {module.start_dim} comes after end_dim {module.end_dim} for shape "
+                         f"{list(shape)}")
+    return _Result(shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:], rf_lost=True)
+
+
+def _linear(module, shape):
+    if not shape or shape[-1] != module.in_features:
+        raise ValueError(f"Linear expects the last dimension to be in_features={module.in_features}, but the input "
+                         f"has shape {list(shape)}" + ("; add a Flatten() before it" if len(shape) > 2 else ""))
+    macs = math.prod(shape[:-1]) * module.in_features * module.out_features
+    return _Result(shape[:-1] + (module.out_features,), macs, rf_lost=True)
+
+
+def _leaf(module, shape) -> _Result:
+    name = _name(module)
+    if hasattr(module, "output_shape") and callable(module.output_shape):
+        return _Result(tuple(module.output_shape(tuple(shape))), rf_lost=True)
+    if hasattr(module, "kernel_size") and hasattr(module, "in_channels"):
+        return _conv(module, shape)
+    if "Adaptive" in name and hasattr(module, "output_size"):
+        return _adaptive_pool(module, shape)
+    if hasattr(module, "kernel_size"):
+        return _pool(module, shape)
+    if name.startswith("Upsample") or hasattr(module, "scale_factor"):
+        return _upsample(module, shape)
+    if hasattr(module, "num_features") and "Norm" in name:
+        return _batchnorm(module, shape)
+    if name == "Flatten":
+        return _flatten(module, shape)
+    if hasattr(module, "in_features") and hasattr(module, "out_features"):
+        return _linear(module, shape)
+    if name in _POINTWISE:
+        return _Result(shape)
+    raise ValueError(f"summary does not know how {name} changes shapes; give it a method "
+                     f"output_shape(input_shape) -> tuple, or summarise its children")
+
+
+def _walk(module, state: _State, prefix: str, depth: int, model_name: str) -> None:
+    children = list(module.named_children()) if hasattr(module, "named_children") else []
+    describes_itself = hasattr(module, "output_shape") and callable(module.output_shape)
+    if children and not describes_itself:
+        for name, child in children:
+            _walk(child, state, f"{prefix}.{name}" if prefix else name, depth + 1, model_name)
+        return
+    result = _leaf(module, state.shape)
+    if state.rf is not None:
+        if result.rf_lost or (result.steps is None and len(result.shape) != len(state.shape)):
+            state.rf = None
+        elif result.steps is not None:
+            state.rf = [shapes.rf_step(st, step) for st, step in zip(state.rf, result.steps)]
+    params, trainable = _param_counts(module)
+    rf = None
+    if state.rf is not None:
+        rf = shapes.ReceptiveField(*(tuple(shapes._num(st[f]) for st in state.rf) for f in range(3)))
+    state.rows.append(LayerSummary(prefix or model_name, _name(module), tuple(state.shape), result.shape, params,
+                                   trainable, result.macs, result.effective, rf,
+                                   math.prod(result.shape) * state.itemsize, max(depth - 1, 0)))
+    state.shape = result.shape
+
+
+def _itemsize(model, dtype) -> int:
+    if dtype is not None:
+        return np.dtype(dtype).itemsize
+    for p in (model.parameters() if hasattr(model, "parameters") else ()):
+        return np.dtype(p.dtype).itemsize
+    return 4
+
+
+def summary(model, input_size, *, dtype=None) -> ModelSummary:
+    """Per-layer output shapes, parameters, MACs, FLOPs, receptive field and activation memory of ``model``.
+
+    Nothing is computed on arrays: shapes flow through :mod:`convforge.shapes`, counts are closed formulas.
+
+    Args:
+        model: a :class:`convforge.nn.Module` (a single layer, a ``Sequential``, or a container whose children
+            run in registration order).
+        input_size: the full input shape including the batch, e.g. ``(1, 3, 224, 224)``.
+        dtype: element type for the memory columns (default: the model's parameter dtype, else float32).
+
+    Returns:
+        :class:`ModelSummary`; print it for a table, or use ``.to_dict()`` / ``.to_json()``.
+
+    Shape:
+        Conv: ``o = floor((i + p_lo + p_hi - d*(k-1) - 1) / s) + 1``; transposed:
+        ``o = (i-1)*s - p_lo - p_hi + d*(k-1) + op + 1`` per spatial dimension.
+
+    Raises:
+        ValueError: an input that does not fit a layer (wrong channels, a kernel larger than the padded input),
+        naming the layer and the shapes involved.
+
+    >>> import convforge.nn as nn
+    >>> summary(nn.Conv2d(256, 256, 3), (1, 256, 8, 8)).total_params
+    590080
+    >>> summary(nn.ConvTranspose2d(4, 4, 3, stride=2, padding=1, output_padding=1, groups=4), (2, 4, 8, 8)).total_macs
+    4608
+    """
+    if isinstance(input_size, int):
+        input_size = (input_size,)
+    input_shape = tuple(input_size)
+    if len(input_shape) == 1 and isinstance(input_shape[0], (tuple, list)):
+        input_shape = tuple(input_shape[0])
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0 for v in input_shape):
+        raise ValueError(f"input_size must be a tuple of non-negative ints like (1, 3, 32, 32), got {input_size!r}")
+    spatial = max(len(input_shape) - 2, 0)
+    rf = [(Fraction(1), Fraction(1), Fraction(0))] * spatial if spatial else None
+    state = _State(input_shape, rf, itemsize=_itemsize(model, dtype))
+    _walk(model, state, "", 0, _name(model))
+    seen, total, trainable = set(), 0, 0
+    for p in (model.parameters() if hasattr(model, "parameters") else ()):
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        total += int(np.size(p))
+        trainable += int(np.size(p)) if getattr(p, "requires_grad", True) else 0
+    return ModelSummary(input_shape, state.shape, state.rows, total, trainable, state.itemsize, _name(model))
