@@ -12,6 +12,7 @@ from ._grad_mode import enable_grad, is_grad_enabled, no_grad
 from ._random import manual_seed
 from . import nn
 from . import optim
+from .summary import summary
 
 __version__ = "0.1.0"
 
