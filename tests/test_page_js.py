@@ -1,0 +1,93 @@
+"""The interactive page's JavaScript index rules equal convforge's (run with node on many random layers)."""
+import json
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from convforge import nn
+from convforge.draw._page import _frame_key, page_html, python_frames
+from convforge.draw._page_js import INDEX_JS
+
+NODE = shutil.which("node")
+HARNESS = Path(__file__).parent / "js" / "page_index_harness.js"
+CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+TRANSPOSED = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+MAX_SIZE = {1: 8, 2: 5, 3: 3}
+
+
+def random_case(rng: random.Random):
+    n = rng.randint(1, 3)
+    tr = rng.random() < 0.45
+    groups = rng.randint(1, 2)
+    cin, cout = groups * rng.randint(1, 2), groups * rng.randint(1, 2)
+    k = [rng.randint(1, 3) for _ in range(n)]
+    s = [rng.randint(1, 3) for _ in range(n)]
+    d = [rng.randint(1, 2) for _ in range(n)]
+    pad = [[rng.randint(0, 2), rng.randint(0, 2)] for _ in range(n)]
+    sizes = [rng.randint(1, MAX_SIZE[n]) for _ in range(n)]
+    bias = rng.random() < 0.5
+    op = [rng.randint(0, max(a, b) - 1) for a, b in zip(s, d)] if tr else [0] * n
+    mode = "zeros" if tr else rng.choice(["zeros", "reflect", "replicate", "circular"])
+    view = rng.choice(["conv", "scatter"]) if tr else "conv"
+    config = {"transposed": tr, "inChannels": cin, "outChannels": cout, "groups": groups, "inSizes": sizes,
+              "kernel": k, "stride": s, "padding": pad, "dilation": d, "outputPadding": op, "paddingMode": mode,
+              "bias": bias}
+    if tr:
+        layer = TRANSPOSED[n](cin, cout, k, stride=s, padding=[tuple(p) for p in pad], output_padding=op,
+                              groups=groups, dilation=d, bias=bias)
+    else:
+        layer = CONV[n](cin, cout, k, stride=s, padding=[tuple(p) for p in pad], dilation=d, groups=groups,
+                        bias=bias, padding_mode=mode)
+    return config, view, layer, [1, cin] + sizes
+
+
+def run_node(tmp_path, cases):
+    lib = tmp_path / "cf_index.js"
+    lib.write_text(INDEX_JS)
+    proc = subprocess.run([NODE, str(HARNESS), str(lib)], input=json.dumps(cases), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed: the page's JavaScript cannot be run here")
+def test_javascript_index_rules_equal_python(tmp_path):
+    rng = random.Random(20240607)
+    cases, expected = [], []
+    while len(cases) < 300:
+        config, view, layer, shape = random_case(rng)
+        try:
+            fs = python_frames(layer, shape, view)
+            expected.append(fs)
+        except ValueError as exc:
+            expected.append(exc)
+        cases.append({"config": config, "view": view})
+    results = run_node(tmp_path, cases)
+    n_ok = n_err = 0
+    for case, exp, got in zip(cases, expected, results):
+        if isinstance(exp, ValueError):
+            assert "error" in got, f"python rejects {case} ({exp}) but the page accepts it"
+            n_err += 1
+            continue
+        assert "error" not in got, f"the page rejects {case}: {got.get('error')}"
+        assert tuple(got["outSizes"]) == exp.geometry.out_sizes
+        assert got["frames"] == json.loads(json.dumps([_frame_key(f) for f in exp.frames])), case
+        for f, total in zip(exp.frames, got["sums"]):
+            if f.view == "conv":   # the page's arithmetic equals the layer's own output value
+                assert total == pytest.approx(f.value, rel=1e-12, abs=1e-12)
+        n_ok += 1
+    assert n_ok > 150 and n_err > 10   # both kinds really exercised
+
+
+def test_page_is_one_offline_file(tmp_path):
+    text = page_html(nn.ConvTranspose2d(2, 2, 3, stride=2, padding=1, output_padding=1, groups=2), (1, 2, 3, 3))
+    assert text.startswith("<!DOCTYPE html>")
+    for needle in ("http://", "https://", "<link", "src=", "@import", "url("):
+        assert needle not in text, needle
+    assert 'id="cf-python"' in text and 'id="cf-state"' in text
+    for control in ("cf-kernel", "cf-stride", "cf-padding", "cf-dilation", "cf-transposed", "cf-output-padding",
+                    "cf-groups", "cf-input", "cf-slider", "cf-prev", "cf-next"):
+        assert f'id="{control}"' in text
