@@ -13,6 +13,7 @@ from ._random import manual_seed
 from . import nn
 from . import optim
 from .summary import summary
+from .explain import explain
 
 __version__ = "0.1.0"
 
@@ -27,3 +28,4 @@ def __getattr__(name):
 
 __all__ = ["nn", "optim", "shapes", "config", "manual_seed", "no_grad", "enable_grad", "is_grad_enabled",
            "__version__"]
+__all__ += ["summary", "explain"]
