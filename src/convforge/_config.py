@@ -1,11 +1,15 @@
-"""Process-wide settings: workspace bound and forced algorithm (for tests and users)."""
+"""Process-wide settings: workspace bound, forced algorithm and the Numba switch (for tests and users)."""
 from __future__ import annotations
 
 import contextlib
 import threading
 
 _state = threading.local()
-_DEFAULTS = {"workspace_bytes": 64 * 2 ** 20, "algorithm": None}
+_DEFAULTS = {"workspace_bytes": 64 * 2 ** 20, "algorithm": None, "numba": True}
+
+#: algorithm names by operation; ``convforge._algorithms`` holds their implementations and applicability rules
+CONV_ALGORITHMS = ("im2col", "pointwise", "direct", "winograd")
+CONV_TRANSPOSE_ALGORITHMS = ("col2im",)
 
 
 def _get(key):
@@ -18,25 +22,53 @@ def workspace_limit(output_bytes: int) -> int:
 
 
 def forced_algorithm(kind: str):
-    return _get("algorithm")
+    """The algorithm forced for ``kind`` ("conv" or "conv_transpose"), or None for automatic selection.
+
+    A forced name that belongs to the other kind leaves this kind automatic, so that
+    ``config(algorithm="winograd")`` also runs code that contains transposed convolutions."""
+    name = _get("algorithm")
+    if name is None:
+        return None
+    names = CONV_ALGORITHMS if kind == "conv" else CONV_TRANSPOSE_ALGORITHMS
+    return name if name in names else None
+
+
+def numba_enabled() -> bool:
+    return bool(_get("numba"))
 
 
 @contextlib.contextmanager
-def config(workspace_bytes: int = None, algorithm: str = None):
-    """Temporarily set engine options.
+def config(workspace_bytes: int = None, algorithm: str = None, numba: bool = None):
+    """Temporarily set engine options (per thread).
 
-    >>> import convforge
-    >>> with convforge.config(workspace_bytes=2**20):
-    ...     pass
+    Args:
+        workspace_bytes: bound on the extra memory one convolution call allocates, besides its output (the bound
+            is ``max(workspace_bytes, output size)``; default 64 MiB).
+        algorithm: force an algorithm: one of ``"im2col"``, ``"pointwise"``, ``"direct"``, ``"winograd"`` for
+            convolution, ``"col2im"`` for transposed convolution; ``"auto"`` restores automatic selection.  A
+            forced algorithm that cannot handle a call raises ValueError saying why.
+        numba: False runs the pure-NumPy paths even when Numba is installed.
+
+    >>> import numpy as np, convforge
+    >>> from convforge.nn import functional as F
+    >>> with convforge.config(workspace_bytes=2**20, algorithm="im2col", numba=False):
+    ...     F.conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3))).shape
+    (1, 3, 3, 3)
     """
+    if algorithm is not None and algorithm != "auto" and \
+            algorithm not in CONV_ALGORITHMS + CONV_TRANSPOSE_ALGORITHMS:
+        raise ValueError(f"unknown algorithm {algorithm!r}; choose one of "
+                         f"{', '.join(map(repr, CONV_ALGORITHMS + CONV_TRANSPOSE_ALGORITHMS))} or 'auto'")
+    if workspace_bytes is not None and workspace_bytes <= 0:
+        raise ValueError(f"workspace_bytes must be positive, got {workspace_bytes}")
     old = {k: _get(k) for k in _DEFAULTS}
     try:
         if workspace_bytes is not None:
-            if workspace_bytes <= 0:
-                raise ValueError(f"workspace_bytes must be positive, got {workspace_bytes}")
             _state.workspace_bytes = int(workspace_bytes)
         if algorithm is not None:
-            _state.algorithm = algorithm
+            _state.algorithm = None if algorithm == "auto" else algorithm
+        if numba is not None:
+            _state.numba = bool(numba)
         yield
     finally:
         for k, v in old.items():

@@ -1,0 +1,59 @@
+"""Direct convolution for depthwise and thin grouped layers, where a matrix product per group has too little
+work: every output channel accumulates ``w[o, c, t] * shifted input`` over its group's channels and the taps.
+
+With Numba: one parallel job per (sample, output channel), no workspace.  Without: one vectorised step per
+kernel tap (a broadcast multiply for depthwise, a small batched product otherwise), batch-tiled so the shifted
+copy stays under the workspace bound.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from .. import _config
+from .._engine import _batch_tiles, pad_zeros
+from . import as_3d, numba_kernels, triple
+
+
+def direct(x, w, stride, padding, dilation, groups, out_sizes):
+    n, c = x.shape[:2]
+    o_ch = w.shape[0]
+    kernel = w.shape[2:]
+    nd = len(kernel)
+    y = np.zeros((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
+    kernels = numba_kernels(x.dtype)
+    if kernels is None:
+        return _direct_numpy(x, w, stride, padding, dilation, groups, out_sizes, y)
+    padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
+    w3 = as_3d(np.ascontiguousarray(w), 2, nd)
+    for a, z in _batch_tiles(n, c * math.prod(padded) * x.itemsize, _config.workspace_limit(y.nbytes)):
+        xp = np.ascontiguousarray(pad_zeros(x[a:z], padding))
+        kernels.direct_grouped(as_3d(xp, 2, nd), w3, groups, *triple(stride, 1), *triple(dilation, 1),
+                               as_3d(y[a:z], 2, nd))
+    return y
+
+
+def _direct_numpy(x, w, stride, padding, dilation, groups, out_sizes, y):
+    n, c = x.shape[:2]
+    o_ch, cg = w.shape[:2]
+    g, og = groups, o_ch // groups
+    kernel = w.shape[2:]
+    p = math.prod(out_sizes)
+    wg = w.reshape((g, og, cg) + tuple(kernel))                        # (G, Og, Cg, *K)
+    yv = y.reshape(n, g, og, p)
+    padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
+    limit = _config.workspace_limit(y.nbytes)
+    for a, z in _batch_tiles(n, (c * (p + math.prod(padded)) + o_ch * p) * x.itemsize, limit):
+        xp = pad_zeros(x[a:z], padding)
+        for tap in itertools.product(*(range(k) for k in kernel)):
+            sl = (slice(None), slice(None)) + tuple(
+                slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, out_sizes, stride))
+            xs = xp[sl].reshape(z - a, g, cg, p)                          # copy: (n, G, Cg, P)
+            wt = wg[(slice(None),) * 3 + tap]                             # (G, Og, Cg)
+            if cg == 1:
+                yv[a:z] += wt * xs                                        # (n, G, Og, P) broadcast
+            else:
+                yv[a:z] += np.matmul(wt, xs)                              # (n, G, Og, P)
+    return y

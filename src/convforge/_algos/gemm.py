@@ -1,0 +1,99 @@
+"""Matrix-product algorithms: ``pointwise`` (1x1 kernels, any stride) and ``im2col`` (everything).
+
+im2col copies the windows of the padded input into a ``(C*K, P)`` matrix per sample and multiplies it by the
+weight ``(O, C*K)`` (one batched product over groups)::
+
+    cols (n, G, Cg*K, P) = windows of xp              (P = prod(out), K = prod(kernel))
+    y    (n, G, Og, P)   = W (G, Og, Cg*K) @ cols
+
+The batch is processed in tiles small enough to stay in cache (and always under the workspace bound); a single
+sample whose windows exceed the bound is tiled along its first output dimension.  With Numba the windows are
+copied by a parallel kernel, otherwise by NumPy from a strided view.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _config
+from .._engine import _batch_tiles, pad_zeros, window_view
+from . import as_3d, numba_kernels, triple
+
+# A tile of im2col columns this size stays in the last-level cache between packing and the product.
+CACHE_TILE_BYTES = 8 * 2 ** 20
+
+
+def pointwise(x, w, stride, padding, dilation, groups, out_sizes):
+    """1x1 kernels: no windows at all, ``y[n] = W @ x[n]`` on the (strided) input pixels."""
+    n, c = x.shape[:2]
+    o_ch = w.shape[0]
+    g = groups
+    p = math.prod(out_sizes)
+    wmat = w.reshape(g, o_ch // g, c // g)                              # (G, Og, Cg)
+    y = np.empty((n, g, o_ch // g, p), dtype=x.dtype)
+    copies = any(s != 1 for s in stride) or any(lo or hi for lo, hi in padding)
+    per_sample = 2 * c * p * x.itemsize if copies else 1
+    for a, z in _batch_tiles(n, per_sample, _config.workspace_limit(y.nbytes)):
+        xp = pad_zeros(x[a:z], padding)
+        xp = xp[(slice(None), slice(None)) + tuple(slice(0, o * s, s) for o, s in zip(out_sizes, stride))]
+        xs = np.ascontiguousarray(xp).reshape(z - a, g, c // g, p)    # (n, G, Cg, P)
+        np.matmul(wmat, xs, out=y[a:z])                                 # (n, G, Og, P)
+    return y.reshape((n, o_ch) + tuple(out_sizes))
+
+
+def im2col(x, w, stride, padding, dilation, groups, out_sizes):
+    """Windows copied into columns, then one batched matrix product per tile."""
+    n, c = x.shape[:2]
+    o_ch = w.shape[0]
+    kernel = w.shape[2:]
+    k_prod, p_prod = math.prod(kernel), math.prod(out_sizes)
+    padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
+    per_sample = c * (k_prod * p_prod + math.prod(padded)) * x.itemsize    # columns + padded copy
+    limit = _config.workspace_limit(n * o_ch * p_prod * x.itemsize)
+    y = np.empty((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
+    if per_sample > limit and out_sizes[0] > 1:
+        for bi in range(n):
+            _im2col_rows(pad_zeros(x[bi:bi + 1], padding), w, stride, dilation, groups, out_sizes, limit,
+                         y[bi:bi + 1])
+        return y
+    tile = min(limit, max(CACHE_TILE_BYTES, per_sample))
+    for a, z in _batch_tiles(n, per_sample, tile):
+        _im2col_tile(pad_zeros(x[a:z], padding), w, stride, dilation, groups, out_sizes, y[a:z])
+    return y
+
+
+def _im2col_tile(xp, w, stride, dilation, groups, out_sizes, y):
+    """``y (n, O, *out) = W @ cols(xp)`` for one tile ``xp (n, C, *padded)``."""
+    n, c = xp.shape[:2]
+    o_ch, cg = w.shape[:2]
+    kernel = w.shape[2:]
+    g = groups
+    k_prod, p_prod = math.prod(kernel), math.prod(out_sizes)
+    wmat = w.reshape(g, o_ch // g, cg * k_prod)                         # (G, Og, Cg*K)
+    kernels = numba_kernels(xp.dtype)
+    if kernels is not None:
+        cols = np.empty((n, c * k_prod, p_prod), dtype=xp.dtype)
+        nd = len(kernel)
+        kernels.im2col(as_3d(xp, 2, nd), *triple(kernel, 1), *triple(stride, 1), *triple(dilation, 1), cols)
+        cols = cols.reshape(n, g, cg * k_prod, p_prod)
+    else:
+        win = window_view(xp, kernel, stride, dilation, out_sizes)     # (n, C, *K, *O) view
+        cols = win.reshape(n, g, cg * k_prod, p_prod)                   # copy: (n, G, Cg*K, P)
+    if y.flags.c_contiguous:
+        np.matmul(wmat, cols, out=y.reshape(n, g, o_ch // g, p_prod))  # (n, G, Og, P)
+    else:
+        y[...] = np.matmul(wmat, cols).reshape(y.shape)
+
+
+def _im2col_rows(xp, w, stride, dilation, groups, out_sizes, limit, y):
+    """One padded sample ``xp (1, C, *padded)`` whose columns exceed the bound: tiles of output rows."""
+    kernel = w.shape[2:]
+    per_row = xp.shape[1] * math.prod(kernel) * math.prod(out_sizes[1:]) * xp.itemsize
+    rows = max(1, int(limit // max(per_row, 1)))
+    s0, d0 = stride[0], dilation[0]
+    span0 = d0 * (kernel[0] - 1) + 1
+    for r0 in range(0, out_sizes[0], rows):
+        r1 = min(r0 + rows, out_sizes[0])
+        sub = np.ascontiguousarray(xp[:, :, r0 * s0:(r1 - 1) * s0 + span0])
+        _im2col_tile(sub, w, stride, dilation, groups, (r1 - r0,) + tuple(out_sizes[1:]), y[:, :, r0:r1])
