@@ -84,7 +84,7 @@ def to_png(layer, input_shape=None, out="conv.png", frame=0, scale: float = 1.5,
     return os.fspath(out)
 
 
-def to_gif(layer, input_shape=None, out="conv.gif", ms_per_frame: int = 700, scale: float = 1.0, **kw) -> str:
+def to_gif(layer, input_shape=None, out="conv.gif", ms_per_frame: int = 700, scale: float = 1.25, **kw) -> str:
     """Write every frame as an animated GIF (needs Pillow: ``pip install convforge[viz]``). Returns the path."""
     from ._raster import _pillow, write_gif
     _pillow()
@@ -96,6 +96,9 @@ def to_gif(layer, input_shape=None, out="conv.gif", ms_per_frame: int = 700, sca
 def to_html(layer, input_shape=None, out="conv.html", **kw) -> str:
     """Write the interactive page: one offline HTML file with the layer's parameters editable. Returns the path."""
     from ._page import page_html
+    if isinstance(layer, FrameSet):
+        raise TypeError("the interactive page starts from a layer (or spec string) and an input shape, not a "
+                        "FrameSet: call to_html(layer, input_shape, out)")
     text = page_html(layer, input_shape, **kw)
     with open(out, "w", encoding="utf-8") as f:
         f.write(text)

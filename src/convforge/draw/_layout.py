@@ -197,7 +197,7 @@ def _kernel_blocks(fs: FrameSet, fr: Frame):
     geo = fs.geometry
     color = group_color(fr.group)
     flipped = geo.transposed and fr.view == "conv"
-    used = {(c.in_channel, c.tap) for c in fr.cells if c.inside or c.source is not None}
+    used = {(c.in_channel, c.tap) for c in fr.cells if c.inside or c.source is not None or not geo.transposed}
     blocks = []
     if fr.view == "scatter":
         ics = [fr.in_channel]

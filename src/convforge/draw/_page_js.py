@@ -381,7 +381,7 @@ function render() {
                            g.transposed ? "input, stride-expanded (transposed as conv)" : "input, padded (" + g.paddingMode + ")", inBlocks));
   // kernel
   const col = color(f.group), flipped = g.transposed && f.view === "conv";
-  const used = new Set(f.cells.filter(c => c.inside || c.source !== null).map(c => `${c.inChannel}|${ix(c.tap)}`));
+  const used = new Set(f.cells.filter(c => c.inside || c.source !== null || !g.transposed).map(c => `${c.inChannel}|${ix(c.tap)}`));
   const ics = f.view === "scatter" ? [f.inChannel] : CF.product([[f.group * g.inPerGroup, (f.group + 1) * g.inPerGroup]]).map(v => v[0]);
   const kBlocks = ics.map(ic => {
     const lead = g.transposed ? [ic, f.outChannel - f.group * g.outPerGroup] : [f.outChannel, ic - f.group * g.inPerGroup];
