@@ -58,8 +58,8 @@ def known_layers() -> Dict[str, type]:
     out = {}
     for name in dir(nn):
         obj = getattr(nn, name)
-        if (not name.startswith("_") and name not in _NOT_LAYERS and isinstance(obj, type)
-                and issubclass(obj, Module)):
+        if (not name.startswith("_") and name not in _NOT_LAYERS and not name.endswith("Loss")
+                and isinstance(obj, type) and issubclass(obj, Module)):
             out[name] = obj
     return out
 
