@@ -288,6 +288,12 @@ def test_errors_are_clear():
         frames(nn.Conv1d(1, 1, 3, padding=3, padding_mode="reflect"), (1, 1, 3))
     with pytest.raises(TypeError, match="needs a convolution layer"):
         frames(nn.Linear(2, 3) if hasattr(nn, "Linear") else object(), (1, 2))
+    with pytest.raises(ValueError, match=r"a PNG shows one frame \(frame=N\)"):
+        draw.draw(nn.Conv1d(1, 1, 3), (1, 1, 5), "x.png", frame="all")
+    with pytest.raises(ValueError, match="a GIF shows every frame"):
+        draw.draw(nn.Conv1d(1, 1, 3), (1, 1, 5), "x.gif", frame=1)
+    with pytest.raises(TypeError, match="not a FrameSet"):
+        draw.to_html(frames(nn.Conv1d(1, 1, 3), (1, 1, 5)), None, "x.html")
     with pytest.raises(ValueError, match="input_shape is required"):
         draw.to_svg(nn.Conv1d(1, 1, 3), None, "x.svg")
 

@@ -78,6 +78,9 @@ def to_png(layer, input_shape=None, out="conv.png", frame=0, scale: float = 1.5,
     """Write one frame as PNG (needs Pillow: ``pip install convforge[viz]``). Returns the path."""
     from ._raster import _pillow, write_png
     _pillow()
+    if frame == "all":
+        raise ValueError("a PNG shows one frame (frame=N); for every frame write a .gif, or an .svg with "
+                         "frame='all'")
     fs = _frameset(layer, input_shape, **kw)
     (k,) = _frame_indices(fs, frame)
     write_png(layout(fs, k), out, scale)

@@ -84,7 +84,8 @@ h1 { font-size: 17px; margin: 0 0 4px 0; }
 .cf-controls { display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: end; padding: 10px; background: #f5f6f8;
   border: 1px solid #ddd; border-radius: 6px; }
 .cf-controls label { display: flex; flex-direction: column; font-size: 11px; color: #555; }
-.cf-controls input[type=text], .cf-controls input[type=number] { width: 86px; font: inherit; padding: 2px 4px; }
+.cf-controls input[type=text], .cf-controls input[type=number] {
+  width: 86px; font: inherit; padding: 2px 4px; }
 .cf-controls input[type=number] { width: 52px; }
 .cf-nav { display: flex; gap: 8px; align-items: center; margin: 12px 0; }
 .cf-nav input[type=range] { width: 320px; }
