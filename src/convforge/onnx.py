@@ -86,7 +86,8 @@ def conv_transpose(X, W, B=None, *, auto_pad="NOTSET", dilations=None, group=1, 
         W: ``(C, M/group, *K)``.
         B: ``(M,)`` or None.
         auto_pad: NOTSET, VALID, SAME_UPPER, SAME_LOWER (SAME_*: output ``i * s`` unless ``output_shape``).
-        output_padding: extra cells at the end of each spatial dim (default 0).
+        output_padding: extra cells at the end of each spatial dim (default 0); each must be less than its stride
+            or its dilation.
         output_shape: spatial output sizes (``N + 2`` entries are accepted, the first two ignored); the pads are
             then derived from it as the spec says and ``pads`` is ignored.
         pads: ``[x1_begin, ..., x1_end, ...]`` (NOTSET).
@@ -102,6 +103,10 @@ def conv_transpose(X, W, B=None, *, auto_pad="NOTSET", dilations=None, group=1, 
     x, w, b, n, s, d, g = _common(X, W, B, dilations, group, kernel_shape, strides, "ConvTranspose")
     ap = _check_auto_pad(auto_pad)
     op = _canon.ntuple(list(output_padding) if output_padding is not None else 0, n, "output_padding", minimum=0)
+    big = [dim for dim, (o_p, ss, dd) in enumerate(zip(op, s, d)) if o_p >= max(ss, dd)]
+    if big:
+        raise ValueError(f"ConvTranspose: each output_padding must be less than its stride or dilation (spec), got "
+                         f"output_padding {list(op)}, strides {list(s)}, dilations {list(d)} (dims {big})")
     if x.shape[1] != w.shape[0]:
         raise ValueError(f"ConvTranspose: X has {x.shape[1]} channels but W of shape {list(w.shape)} expects "
                          f"{w.shape[0]} (W is (C, M/group, *kernel))")
@@ -109,15 +114,14 @@ def conv_transpose(X, W, B=None, *, auto_pad="NOTSET", dilations=None, group=1, 
         _onnx_pads_to_pairs(pads, n)                                    # validate before use
     pairs = onnx_transpose_pads(x.shape[2:], w.shape[2:], strides=s, dilations=d, auto_pad=ap, pads=pads,
                                 output_padding=op, output_shape=output_shape)
-    fits = all(lo >= 0 and hi >= 0 and o_p < max(ss, dd) for (lo, hi), o_p, ss, dd in zip(pairs, op, s, d))
-    if fits:
+    if all(lo >= 0 and hi >= 0 for lo, hi in pairs):
         return _api.convolution_transpose(x, w, b, s, pairs, op, g, d, n_spatial=n, op="ConvTranspose")
     return _window_transpose(x, w, b, s, pairs, op, g, d, n)
 
 
 def _window_transpose(x, w, b, s, pairs, op, g, d, n):
-    """Pads the engine cannot take (negative, or output_padding >= max(stride, dilation)): compute the full
-    transposed output once, then read the window ``[begin, begin + out)`` of it, zeros outside."""
+    """Negative pads (output_shape wider than the full transposed output): compute the full transposed output
+    once, then read the window ``[begin, begin + out)`` of it, zeros outside, and add the bias everywhere."""
     full = _api.convolution_transpose(x, w, None, s, 0, 0, g, d, n_spatial=n, op="ConvTranspose")
     widths, slices = [(0, 0), (0, 0)], [slice(None), slice(None)]
     for dim, ((lo, hi), o_p) in enumerate(zip(pairs, op)):
