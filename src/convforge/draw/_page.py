@@ -90,7 +90,8 @@ h1 { font-size: 17px; margin: 0 0 4px 0; }
 .cf-nav { display: flex; gap: 8px; align-items: center; margin: 12px 0; }
 .cf-nav input[type=range] { width: 320px; }
 button { font: inherit; padding: 3px 10px; }
-#cf-error { display: none; color: #a00; background: #fdecea; border: 1px solid #f5c2c0; padding: 6px 10px; margin: 8px 0; }
+#cf-error { display: none; color: #a00; background: #fdecea; border: 1px solid #f5c2c0; padding: 6px 10px;
+  margin: 8px 0; }
 #cf-check { font-size: 11px; margin-left: 12px; }
 #cf-check.ok { color: #1a7f37; } #cf-check.bad { color: #a00; font-weight: bold; }
 #cf-panels { display: flex; flex-wrap: wrap; gap: 36px; align-items: flex-start; }
