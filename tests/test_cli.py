@@ -33,7 +33,8 @@ def test_shape_and_summary_through_subprocess():
             "--input", "1,3,32,32", "--json")
     assert r.returncode == 0
     d = json.loads(r.stdout)
-    assert d["total_params"] == 5088 and d["output_shape"] == [1, 32, 15, 15] and d["total_flops"] == 2 * d["total_macs"]
+    assert d["total_params"] == 5088 and d["output_shape"] == [1, 32, 15, 15]
+    assert d["total_flops"] == 2 * d["total_macs"]
 
 
 def test_injection_is_refused_without_running_it(tmp_path):

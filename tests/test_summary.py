@@ -216,7 +216,8 @@ def test_errors_name_layer_and_shapes():
     with pytest.raises(ValueError, match=r"Conv2d on input \[1, 3, 2, 2\]: padded input size 2 .* smaller than the "
                                          r"dilated kernel size 3"):
         summary(nn.Conv2d(3, 8, 3), (1, 3, 2, 2))
-    with pytest.raises(ValueError, match=r"Conv2d expects a 3D \(unbatched\) or 4D \(batched\) input, got shape \[3, 8\]"):
+    with pytest.raises(ValueError, match=r"Conv2d expects a 3D \(unbatched\) or 4D \(batched\) input, got shape "
+                                         r"\[3, 8\]"):
         summary(nn.Conv2d(3, 8, 3), (3, 8))
     with pytest.raises(ValueError, match=r"Linear expects the last dimension to be in_features=10.*add a Flatten"):
         summary(nn.Sequential(nn.Conv2d(3, 2, 1), nn.Linear(10, 2)), (1, 3, 4, 4))

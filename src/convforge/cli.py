@@ -84,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     ss = sub.add_parser("summary", help="per-layer shapes, params, MACs, FLOPs, receptive field, memory",
                         description="A table like torchinfo's, exact and without running the model. FLOPs = 2 x "
                         "MACs (bias not counted), as torch's FlopCounterMode.",
-                        epilog="examples:\n  convforge summary \"Sequential(Conv2d(3, 16, 3), ReLU())\" --input 1,3,32,32"
+                        epilog="examples:\n  convforge summary \"Sequential(Conv2d(3, 16, 3), ReLU())\" "
+                        "--input 1,3,32,32"
                         "\n  convforge summary model.py:build --input 1,3,224,224 --json",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     ss.add_argument("spec", help="layer spec or path/to/model.py:NAME (NAME: a Module, or a function returning one)")

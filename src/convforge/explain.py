@@ -418,7 +418,8 @@ def explain(layer, input, *, at=None, weight=None, bias=None) -> Explanation:
     if layer.transposed:
         w_formula = f"(in, out/groups, *kernel) = ({cin}, {cout}/{g}, {', '.join(map(str, layer.kernel_size))})"
         macs = shape[0] * cin * math.prod(sizes) * (cout // g) * kprod
-        mac_formula = f"N×C_in×prod(in)×(C_out/groups)×prod(k) = {shape[0]}×{cin}×{math.prod(sizes)}×{cout // g}×{kprod}"
+        mac_formula = (f"N×C_in×prod(in)×(C_out/groups)×prod(k) = {shape[0]}×{cin}×{math.prod(sizes)}×"
+                       f"{cout // g}×{kprod}")
     else:
         w_formula = f"(out, in/groups, *kernel) = ({cout}, {cin}/{g}, {', '.join(map(str, layer.kernel_size))})"
         macs = shape[0] * cout * math.prod(out_sizes) * (cin // g) * kprod

@@ -261,8 +261,8 @@ def output_paddings_for(sizes, targets, kernel, stride=1, padding=0, dilation=1)
     n = len(sizes)
     if len(targets) != n:
         raise ValueError(f"targets must have {n} entries (one per spatial dimension), got {tuple(targets)!r}")
-    ks, ss, ps, ds = (_broadcast(a, v, n) for a, v in
-                      (("kernel", kernel), ("stride", stride), ("padding", _pad_list(padding, n)), ("dilation", dilation)))
+    ks, ss, ps, ds = (_broadcast(a, v, n) for a, v in (("kernel", kernel), ("stride", stride),
+                                                       ("padding", _pad_list(padding, n)), ("dilation", dilation)))
     return tuple(output_padding_for(*a) for a in zip(sizes, targets, ks, ss, ps, ds))
 
 
