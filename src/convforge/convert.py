@@ -343,16 +343,22 @@ def from_onnx_padding(auto_pad="NOTSET", pads=None, *, kernel_shape, strides=Non
 def to_onnx_padding(padding, *, kernel_shape, strides=None, dilations=None, input_size=None):
     """A convforge padding argument -> ONNX Conv attributes ``{'auto_pad': ..., 'pads': [...]}``.
 
-    ``'same'`` becomes ``auto_pad='SAME_UPPER'`` (exact for every size and stride); everything else explicit
-    ``pads`` in ONNX order ``[x1_begin, x2_begin, ..., x1_end, x2_end, ...]``.
+    ``'same'`` with a stride > 1 becomes ``auto_pad='SAME_UPPER'`` (exact for every size); everything else,
+    ``'same'`` with stride 1 included, explicit ``pads`` in ONNX order ``[x1_begin, x2_begin, ..., x1_end, ...]``.
 
     >>> to_onnx_padding(((0, 2), (1, 3)), kernel_shape=(3, 3))
     {'auto_pad': 'NOTSET', 'pads': [0, 1, 2, 3]}
     >>> to_onnx_padding("same", kernel_shape=(3, 3), strides=(2, 2))
     {'auto_pad': 'SAME_UPPER'}
+    >>> to_onnx_padding("same", kernel_shape=(4,), strides=(1,))
+    {'auto_pad': 'NOTSET', 'pads': [1, 2]}
     """
     n = _n_from(kernel_shape, input_size)
     spec = _canon.canonical_padding(padding, n)
+    if spec == "same" and all(v == 1 for v in _spatial(strides, n, "strides")):
+        # stride 1: a fixed split; explicit pads also run where SAME_* is refused (onnxruntime with dilations)
+        spec = shapes.same_paddings((1,) * n, _spatial(kernel_shape, n, "kernel_shape"), 1,
+                                    _spatial(dilations, n, "dilations"))
     if spec == "same":
         return {"auto_pad": "SAME_UPPER"}
     return {"auto_pad": "NOTSET", "pads": [lo for lo, _ in spec] + [hi for _, hi in spec]}
