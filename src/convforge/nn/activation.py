@@ -2,7 +2,7 @@
 
 Each keeps what its derivative needs (the input or the output) during a forward pass with gradients enabled, and
 ``backward(grad_output)`` multiplies by that derivative, using PyTorch's conventions at the kinks (ReLU'(0) = 0,
-Hardswish'(-3) = 0, Hardswish'(3) = 1.5).
+Hardswish'(-3) = 0, Hardswish'(3) = 1).
 """
 from __future__ import annotations
 
@@ -148,8 +148,8 @@ class Hardswish(_Elementwise):
 
     def backward(self, grad_output):
         x = self._take_saved()
-        # PyTorch: 0 for x < -3, x/3 + 1/2 for -3 <= x <= 3, 1 above
-        slope = np.where(x < -3, 0, np.where(x <= 3, x / 3 + 0.5, 1)).astype(x.dtype, copy=False)
+        # PyTorch: 0 for x <= -3, x/3 + 1/2 for -3 < x < 3, 1 from 3 on
+        slope = np.where(x <= -3, 0, np.where(x < 3, x / 3 + 0.5, 1)).astype(x.dtype, copy=False)
         return grad_output * slope
 
 

@@ -175,7 +175,7 @@ class _AvgPoolNd(_PoolNd):
             end = np.minimum(start + k, i + p)
             count = end - start if self.count_include_pad else np.minimum(end, i) - np.maximum(start, 0)
             div = div * count.reshape((1,) * dim + (-1,) + (1,) * (len(out) - dim - 1))
-        return div
+        return div.astype(dtype, copy=False)
 
     def forward(self, input):
         name = type(self).__name__
@@ -183,6 +183,11 @@ class _AvgPoolNd(_PoolNd):
         if x.dtype.kind not in "fc":
             raise TypeError(f"{name} expects a floating-point input, got dtype {x.dtype}")
         kernel, stride, padding, _ = self._window_args(self.kernel_size, self.stride, self.padding, 1)
+        if self._n == 3 and any(i < k for i, k in zip(x.shape[2:], kernel)):
+            # PyTorch's avg_pool3d (only the 3-d one) rejects inputs smaller than the kernel, padding or not
+            raise ValueError(f"{name}: input size {tuple(x.shape[2:])} is smaller than the kernel size {kernel} "
+                             f"(AvgPool3d requires input >= kernel in every dimension, even with padding, as in "
+                             f"PyTorch)")
         ones = (1,) * self._n
         out, pads = self._geometry(x, kernel, stride, padding, ones, self.ceil_mode)
         xp = np.pad(x, ((0, 0), (0, 0)) + pads)
@@ -235,7 +240,7 @@ class _AdaptiveAvgPoolNd(_PoolNd):
             inside, lengths = _adaptive_windows(i, i if o is None else o, dtype)
             mats.append(inside)
             div = div * lengths.reshape((1,) * dim + (-1,) + (1,) * (self._n - dim - 1))
-        return mats, div
+        return mats, div.astype(dtype, copy=False)
 
     @staticmethod
     def _apply(x, mats):
@@ -276,6 +281,9 @@ class MaxPool1d(_MaxPoolNd):
         return_indices: also return the argmax positions (flat index into each channel's input).
         ceil_mode: round the output size up; the last window must still start inside the input or the left
             padding.
+
+    A dilated window can fall entirely in the padding; it outputs ``-inf`` and passes no gradient back (PyTorch
+    sends that gradient to an unrelated input element).
 
     Shape:
         ``(N, C, L)`` or ``(C, L)`` -> ``L_out = floor((L + 2p - d*(k-1) - 1) / s) + 1`` (``ceil`` with
