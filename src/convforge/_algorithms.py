@@ -9,8 +9,9 @@ Automatic choice (see docs/PERFORMANCE.md for the measurements behind it):
 * ``pointwise`` -- every kernel size is 1: the input pixels already are the columns (any stride, padding, groups).
 * ``direct`` -- depthwise and thin groups (few channels per group) when Numba is available: no matrix product has
   enough work there, a direct loop over taps is faster and needs no workspace.
-* ``winograd`` -- float32 3x3 2-D, stride 1, dilation 1, with enough channels: F(4x4, 3x3) needs 4x fewer
-  multiplications; float64 never uses it (its error is ~1e-6 relative, fine for float32 only).
+* ``winograd`` -- float32 3x3 2-D, stride 1, dilation 1, >= 16 channels in and out and outputs of at least
+  20x20: F(4x4, 3x3) needs 4x fewer multiplications, but its weight transform costs 36*O*C, which small outputs
+  (14x14, 7x7) do not amortise.  float64 never uses it (its error is ~1e-5 relative, fine for float32 only).
 * ``im2col`` -- everything else.
 * transposed: ``col2im``.
 """
@@ -82,12 +83,12 @@ def choose_conv(x, w, stride, padding, dilation, groups, out_sizes):
     if groups > 1 and fast_dtype and numba_kernels(x.dtype) is not None and cg * (o_ch // groups) <= 64:
         return "direct"
     if "winograd" in _available and _why_not_winograd(x, w, stride, padding, dilation, groups) is None \
-            and groups == 1 and cg >= 16 and o_ch >= 16 and min(out_sizes) >= 4:
+            and groups == 1 and cg >= 16 and o_ch >= 16 and min(out_sizes) >= 20:
         return "winograd"
     return "im2col"
 
 
-_available = {"im2col", "pointwise", "direct"}
+_available = {"im2col", "pointwise", "direct", "winograd"}
 
 
 def _run(table, kind, name, args, why_args):

@@ -10,7 +10,8 @@ Import this module only through :func:`convforge._algos.numba_available`; it rai
 """
 from __future__ import annotations
 
-import numba
+import numba  # noqa: F401  (kept for numba.config access by callers)
+import numpy as np
 from numba import njit, prange
 
 _OPTS = dict(cache=True, nogil=True, fastmath=False)
@@ -106,3 +107,95 @@ def col2im(cols, sd, sh, sw, dd, dh, dw, buf):
                             base = tw * dw
                             for i2 in range(wi):
                                 out[base + i2 * sw] += line[i2]
+
+
+@njit(inline="always", **_OPTS)
+def _bt6(d0, d1, d2, d3, d4, d5):
+    """B^T of Winograd F(4, 3) applied to 6 values."""
+    return (4 * d0 - 5 * d2 + d4, -4 * (d1 + d2) + d3 + d4, 4 * (d1 - d2) - d3 + d4,
+            2 * (d3 - d1) - d2 + d4, 2 * (d1 - d3) - d2 + d4, 4 * d1 - 5 * d3 + d5)
+
+
+@njit(inline="always", **_OPTS)
+def _at6(m0, m1, m2, m3, m4, m5):
+    """A^T of Winograd F(4, 3) applied to 6 values."""
+    return (m0 + m1 + m2 + m3 + m4, m1 - m2 + 2 * (m3 - m4), m1 + m2 + 4 * (m3 + m4), m1 - m2 + 8 * (m3 - m4) + m5)
+
+
+@njit(parallel=True, **_OPTS)
+def winograd_input(xp, ti, tj, v):
+    """Winograd F(4x4, 3x3) input transform: ``v[6u + w, c, tile] = (B^T d B)[u, w]`` for every 6x6 input tile
+    ``d`` of ``xp (N, C, 4*ti + 2, 4*tj + 2)``; tiles are numbered ``(n*ti + i)*tj + j``.  Rows first (vectors
+    along the width), then columns (vectors along the tiles)."""
+    n, c, _, width = xp.shape
+    for job in prange(n * c):
+        b = job // c
+        ci = job % c
+        src = xp[b, ci]
+        rows = np.empty((6, width), dtype=xp.dtype)
+        for i in range(ti):
+            r = i * 4
+            for q in range(width):
+                t0, t1, t2, t3, t4, t5 = _bt6(src[r, q], src[r + 1, q], src[r + 2, q], src[r + 3, q],
+                                              src[r + 4, q], src[r + 5, q])
+                rows[0, q] = t0
+                rows[1, q] = t1
+                rows[2, q] = t2
+                rows[3, q] = t3
+                rows[4, q] = t4
+                rows[5, q] = t5
+            base = (b * ti + i) * tj
+            for u in range(6):
+                row = rows[u]
+                for j in range(tj):
+                    q = j * 4
+                    t0, t1, t2, t3, t4, t5 = _bt6(row[q], row[q + 1], row[q + 2], row[q + 3], row[q + 4], row[q + 5])
+                    v[6 * u, ci, base + j] = t0
+                    v[6 * u + 1, ci, base + j] = t1
+                    v[6 * u + 2, ci, base + j] = t2
+                    v[6 * u + 3, ci, base + j] = t3
+                    v[6 * u + 4, ci, base + j] = t4
+                    v[6 * u + 5, ci, base + j] = t5
+
+
+@njit(parallel=True, **_OPTS)
+def winograd_output(mm, ti, tj, y):
+    """Winograd F(4x4, 3x3) output transform: ``y[n, o, 4i:4i+4, 4j:4j+4] = A^T M A`` for the tile
+    ``M[u, w] = mm[6u + w, o, tile]``, cropped to ``y (N, O, Ho, Wo)``."""
+    n, o_ch, ho, wo = y.shape
+    for job in prange(n * o_ch):
+        b = job // o_ch
+        o = job % o_ch
+        dst = y[b, o]
+        cols = np.empty((4, 6, tj), dtype=mm.dtype)
+        for i in range(ti):
+            base = (b * ti + i) * tj
+            for w in range(6):
+                for j in range(tj):
+                    t = base + j
+                    a0, a1, a2, a3 = _at6(mm[w, o, t], mm[6 + w, o, t], mm[12 + w, o, t], mm[18 + w, o, t],
+                                          mm[24 + w, o, t], mm[30 + w, o, t])
+                    cols[0, w, j] = a0
+                    cols[1, w, j] = a1
+                    cols[2, w, j] = a2
+                    cols[3, w, j] = a3
+            for u in range(4):
+                r = i * 4 + u
+                if r >= ho:
+                    break
+                line = dst[r]
+                cu = cols[u]
+                for j in range(tj):
+                    a0, a1, a2, a3 = _at6(cu[0, j], cu[1, j], cu[2, j], cu[3, j], cu[4, j], cu[5, j])
+                    q = j * 4
+                    if q + 3 < wo:
+                        line[q] = a0
+                        line[q + 1] = a1
+                        line[q + 2] = a2
+                        line[q + 3] = a3
+                    else:
+                        line[q] = a0
+                        if q + 1 < wo:
+                            line[q + 1] = a1
+                        if q + 2 < wo:
+                            line[q + 2] = a2

@@ -1,0 +1,111 @@
+"""Winograd F(4x4, 3x3) convolution for float32 3x3 kernels, stride 1, dilation 1 (Lavin & Gray, 2015).
+
+Each 4x4 output tile is computed from a 6x6 input tile with 36 multiplications per (input, output) channel pair
+instead of 144; the channel sums become 36 independent matrix products::
+
+    U (36, G, Og, Cg)  = G w G^T            weight transform
+    V (36, G, Cg, T)   = B^T d B            input transform of every tile d (T = tiles in the batch tile)
+    M (36, G, Og, T)   = U @ V              36 batched matrix products
+    y                  = A^T M A            output transform, cropped to the output size
+
+The transforms use fractions (1/4, 1/6, 1/24) and sums of up to 6 values, so float32 results carry a relative
+error of a few 1e-6 (see docs/PERFORMANCE.md); float64 never uses this algorithm.  With Numba the transforms
+are parallel kernels with the F(4, 3) formulas written out; without, NumPy tensordots on a strided view of the tiles.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .. import _config
+from .._engine import _batch_tiles, pad_zeros
+from . import numba_kernels
+
+M_OUT, R, ALPHA = 4, 3, 6
+BT = np.array([[4, 0, -5, 0, 1, 0],
+               [0, -4, -4, 1, 1, 0],
+               [0, 4, -4, -1, 1, 0],
+               [0, -2, -1, 2, 1, 0],
+               [0, 2, -1, -2, 1, 0],
+               [0, 4, 0, -5, 0, 1]], dtype=np.float64)
+G = np.array([[1 / 4, 0, 0],
+              [-1 / 6, -1 / 6, -1 / 6],
+              [-1 / 6, 1 / 6, -1 / 6],
+              [1 / 24, 1 / 12, 1 / 6],
+              [1 / 24, -1 / 12, 1 / 6],
+              [0, 0, 1]], dtype=np.float64)
+AT = np.array([[1, 1, 1, 1, 1, 0],
+               [0, 1, -1, 2, -2, 0],
+               [0, 1, 1, 4, 4, 0],
+               [0, 1, -1, 8, -8, 1]], dtype=np.float64)
+
+CACHE_TILE_BYTES = 8 * 2 ** 20
+
+
+def weight_transform(w, groups):
+    """``U (36, G, Og, Cg)`` from ``w (O, Cg, 3, 3)``: ``G w G^T`` per filter, as two plain matrix products."""
+    o_ch, cg = w.shape[:2]
+    g = G.astype(w.dtype)
+    t = w.reshape(o_ch * cg * 3, 3) @ g.T                               # (O*Cg*3a, 6v): w G^T
+    t = t.reshape(o_ch * cg, 3, 6).transpose(1, 0, 2).reshape(3, -1)    # (3a, O*Cg*6v)
+    u = (g @ t).reshape(6, o_ch * cg, 6).transpose(0, 2, 1)             # (6u, 6v, O*Cg): G (w G^T)
+    return np.ascontiguousarray(u).reshape(ALPHA * ALPHA, groups, o_ch // groups, cg)
+
+
+def winograd(x, w, stride, padding, dilation, groups, out_sizes):
+    n, c = x.shape[:2]
+    o_ch = w.shape[0]
+    ho, wo = out_sizes
+    ti, tj = -(-ho // M_OUT), -(-wo // M_OUT)
+    u = weight_transform(w, groups)
+    y = np.empty((n, o_ch, ho, wo), dtype=x.dtype)
+    # zero padding so that every tile (rows i*4 .. i*4+5) lies inside the padded input
+    need_h, need_w = ti * M_OUT + R - 1, tj * M_OUT + R - 1
+    (plo, _), (qlo, _) = padding
+    pads = ((plo, need_h - x.shape[2] - plo), (qlo, need_w - x.shape[3] - qlo))
+    per_tile_row = ALPHA * ALPHA * tj * (c + o_ch) * x.itemsize          # V and M for one row of tiles
+    per_sample = per_tile_row * ti + c * need_h * need_w * x.itemsize    # ... plus the padded copy
+    limit = max(_config.workspace_limit(y.nbytes) - u.nbytes, 1)
+    for a, z in _batch_tiles(n, per_sample, min(limit, max(CACHE_TILE_BYTES, per_sample))):
+        xp = np.ascontiguousarray(pad_zeros(x[a:z], pads))
+        if per_sample <= limit:
+            _tile(xp, u, ti, tj, y[a:z])
+            continue
+        # one sample's transforms exceed the bound: bands of tile rows
+        band = max(1, int((limit - c * need_h * need_w * x.itemsize) // per_tile_row))
+        for i0 in range(0, ti, band):
+            i1 = min(i0 + band, ti)
+            part = np.empty((z - a, o_ch, min(i1 * M_OUT, ho) - i0 * M_OUT, wo), dtype=x.dtype)
+            _tile(np.ascontiguousarray(xp[:, :, i0 * M_OUT:i1 * M_OUT + R - 1]), u, i1 - i0, tj, part)
+            y[a:z, :, i0 * M_OUT:i0 * M_OUT + part.shape[2]] = part
+    return y
+
+
+def _tile(xp, u, ti, tj, y):
+    n, c = xp.shape[:2]
+    g, og, cg = u.shape[1:]
+    t = n * ti * tj
+    kernels = numba_kernels(xp.dtype)
+    if kernels is not None:
+        v = np.empty((ALPHA * ALPHA, c, t), dtype=xp.dtype)
+        kernels.winograd_input(xp, ti, tj, v)
+    else:
+        s = xp.strides
+        d = as_strided(xp, (n, c, ti, tj, ALPHA, ALPHA), (s[0], s[1], s[2] * M_OUT, s[3] * M_OUT, s[2], s[3]),
+                       writeable=False)                                            # (n, C, ti, tj, 6, 6) view
+        d = np.tensordot(d, BT.astype(xp.dtype), axes=([4], [1]))                  # (n, C, ti, tj, 6b, 6u)
+        d = np.tensordot(d, BT.astype(xp.dtype), axes=([4], [1]))                  # (n, C, ti, tj, 6u, 6v)
+        v = d.transpose(5, 4, 1, 0, 2, 3).reshape(ALPHA * ALPHA, c, t)             # (36, C, T) u-major
+        v = np.ascontiguousarray(v.reshape(ALPHA, ALPHA, c, t).transpose(1, 0, 2, 3)).reshape(ALPHA * ALPHA, c, t)
+    mm = np.matmul(u, v.reshape(ALPHA * ALPHA, g, cg, t))                           # (36, G, Og, T)
+    mm = mm.reshape(ALPHA * ALPHA, g * og, t)
+    if kernels is not None:
+        kernels.winograd_output(mm, ti, tj, y)
+        return
+    m6 = mm.reshape(ALPHA, ALPHA, g * og, n, ti, tj)
+    out = np.tensordot(AT.astype(mm.dtype), m6, axes=([1], [0]))                    # (4u, 6, O, n, ti, tj)
+    out = np.tensordot(out, AT.astype(mm.dtype), axes=([1], [1]))                   # (4u, O, n, ti, tj, 4v)
+    out = out.transpose(2, 1, 3, 0, 4, 5).reshape(n, g * og, ti * M_OUT, tj * M_OUT)
+    y[...] = out[:, :, :y.shape[2], :y.shape[3]]
