@@ -70,3 +70,24 @@ def test_keras_same_transposed_with_even_kernel_and_output_padding_0_is_refused_
         w = np.zeros(tuple(k["kernel_size"]) + (k["filters"], r["input_shape"][-1]), np.float32)
         with pytest.raises(ValueError, match="inconsistent with the input"):
             convert.from_keras(k, [w, np.zeros(k["filters"], np.float32)], class_name="Conv2DTranspose")
+
+
+@pytest.mark.parametrize("case", KERAS_CASES, ids=_ids(KERAS_CASES))
+def test_keras_shape_rules_equal_keras(case):
+    from convforge import shapes
+    cfg = case["kwargs"]
+    x, y = ARRAYS[case["arrays"]["input"]], ARRAYS[case["arrays"]["y"]]
+    last = cfg.get("data_format", "channels_last") == "channels_last"
+    n = x.ndim - 2
+    sizes_in = x.shape[1:-1] if last else x.shape[2:]
+    sizes_out = y.shape[1:-1] if last else y.shape[2:]
+    k, s, d = (convert._spatial(cfg.get(a, 1), n, a) for a in ("kernel_size", "strides", "dilation_rate"))
+    if "Transpose" in case["fn"]:
+        ops = cfg.get("output_padding")
+        ops = (None,) * n if ops is None else convert._spatial(ops, n, "output_padding", minimum=0)
+        want = tuple(shapes.keras_conv_transpose_output_size(i, kk, ss, cfg["padding"], o, dd)
+                     for i, kk, ss, o, dd in zip(sizes_in, k, s, ops, d))
+    else:
+        want = tuple(shapes.keras_conv_output_size(i, kk, ss, cfg["padding"], dd)
+                     for i, kk, ss, dd in zip(sizes_in, k, s, d))
+    assert tuple(sizes_out) == want

@@ -42,6 +42,8 @@ __all__ = [
     "RFStep",
     "receptive_field",
     "pool_output_size",
+    "keras_conv_output_size",
+    "keras_conv_transpose_output_size",
 ]
 
 
@@ -187,6 +189,51 @@ def output_padding_for(i: int, target: int, k: int, stride: int = 1, padding: Pa
         raise ValueError(f"requested output size {target} is not reachable: valid sizes for input {i}, kernel {k}, "
                          f"stride {stride}, padding {padding}, dilation {dilation} are {lo} to {hi}")
     return target - lo
+
+
+def keras_conv_output_size(i: int, k: int, stride: int = 1, padding: str = "valid", dilation: int = 1) -> int:
+    """Output length of a Keras / TF convolution: 'same' ``ceil(i/s)``, 'valid' ``ceil((i - k_eff + 1)/s)``,
+    'causal' (Conv1D; ``k_eff - 1`` zeros on the left) ``ceil(i/s)``; ``k_eff = d*(k-1) + 1``.
+
+    >>> keras_conv_output_size(224, 7, 2, "same"), keras_conv_output_size(224, 7, 2, "valid")
+    (112, 109)
+    """
+    i = _check_int("input size", i, 0)
+    s = _check_int("stride", stride, 1)
+    span = effective_kernel_size(k, dilation)
+    mode = str(padding).lower()
+    if mode in ("same", "causal"):
+        return -(-i // s)
+    if mode != "valid":
+        raise ValueError(f"padding must be 'valid', 'same' or 'causal', got {padding!r}")
+    if i < span:
+        raise ValueError(f"input size {i} is smaller than the dilated kernel size {span} (kernel {k}, dilation "
+                         f"{dilation}) with 'valid' padding; use 'same' or a smaller kernel")
+    return -(-(i - span + 1) // s)
+
+
+def keras_conv_transpose_output_size(i: int, k: int, stride: int = 1, padding: str = "valid",
+                                     output_padding: Optional[int] = None, dilation: int = 1) -> int:
+    """Output length of a Keras ``Conv*Transpose`` layer (``k_eff = d*(k-1) + 1``).
+
+    Without output_padding: 'valid' ``i*s + max(k_eff - s, 0)``, 'same' ``i*s``.  With output_padding ``op``:
+    'valid' ``(i-1)*s + k_eff + op``, 'same' ``(i-1)*s + k_eff % 2 + op``.
+
+    >>> keras_conv_transpose_output_size(5, 3, 2, "valid"), keras_conv_transpose_output_size(5, 3, 2, "same")
+    (11, 10)
+    >>> keras_conv_transpose_output_size(5, 3, 2, "same", output_padding=0)
+    9
+    """
+    i = _check_int("input size", i, 0)
+    s = _check_int("stride", stride, 1)
+    span = effective_kernel_size(k, dilation)
+    mode = str(padding).lower()
+    if mode not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    if output_padding is None:
+        return i * s + max(span - s, 0) if mode == "valid" else i * s
+    op = _check_int("output_padding", output_padding, 0)
+    return (i - 1) * s + span - (2 * (span // 2) if mode == "same" else 0) + op
 
 
 def _broadcast(name, value, n):
