@@ -16,7 +16,6 @@ Cases TF refuses on this CPU are listed in the JSON under "refused" with TF's me
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 
@@ -30,6 +29,7 @@ import keras  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures")
 rng = np.random.default_rng(20261101)
+keras.utils.set_random_seed(20261101)   # Keras kernel initialisers: reproducible weights
 arrays: dict = {}
 cases: list = []
 refused: list = []

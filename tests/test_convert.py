@@ -9,7 +9,6 @@ import pytest
 
 import convforge
 import convforge.nn as nn
-import convforge.nn.functional as F
 import convforge.onnx as con
 import convforge.tf as ctf
 from convforge import convert, shapes

@@ -32,8 +32,7 @@ Example:
 from __future__ import annotations
 
 import importlib
-import math
-from typing import Sequence, Tuple
+from typing import Tuple
 
 import numpy as np
 
@@ -509,7 +508,7 @@ def _load(module, weight, bias):
     return module
 
 
-def _keras_padding(cfg, n, k, s, d, transposed=False):
+def _keras_padding(cfg, n, transposed=False):
     padding = str(cfg.get("padding", "valid")).lower()
     if padding not in ("valid", "same", "causal") or (padding == "causal" and (n != 1 or transposed)):
         raise ValueError(f"Keras padding must be 'valid' or 'same' ('causal' for Conv1D), got {cfg.get('padding')!r}")
@@ -557,10 +556,8 @@ def from_keras(config, weights, *, class_name=None):
     bias = weights[-1] if use_bias else None
     dtype = _module_dtype(weights)
     conv_cls = getattr(nn, f"Conv{n}d")
-    padding = _keras_padding(cfg, n, k, s, d, transposed=name in _KERAS_TRANSPOSE)
-    pad_arg = from_tf_padding(padding, kernel_size=k, strides=s, dilations=d) if padding != "same" else "same"
-    if padding == "same" and all(v == 1 for v in s):
-        pad_arg = from_tf_padding("SAME", kernel_size=k, strides=s, dilations=d)
+    padding = _keras_padding(cfg, n, transposed=name in _KERAS_TRANSPOSE)
+    pad_arg = from_tf_padding(padding, kernel_size=k, strides=s, dilations=d)   # stride > 1 'same': size-free
 
     if name in _KERAS_CONV:
         groups = int(cfg.get("groups", 1))
