@@ -1,0 +1,100 @@
+"""convforge.optim.SGD / Adam against torch.optim on the same parameters and gradient sequences."""
+import numpy as np
+import pytest
+import torch
+
+import convforge.nn as nn
+from convforge import optim
+
+
+def _run_both(make_ours, make_theirs, dtype=np.float64, steps=6, seed=0, groups=False):
+    rng = np.random.default_rng(seed)
+    shapes = [(3, 4), (5,), (2, 2, 3)]
+    values = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    ours = [nn.Parameter(v) for v in values]
+    theirs = [torch.tensor(v, requires_grad=True) for v in values]
+    if groups:   # two groups; the second overrides lr
+        opt = make_ours([{"params": ours[:2]}, {"params": ours[2:], "lr": 0.05}])
+        opt_t = make_theirs([{"params": theirs[:2]}, {"params": theirs[2:], "lr": 0.05}])
+    else:
+        opt, opt_t = make_ours(ours), make_theirs(theirs)
+    for step in range(steps):
+        opt.zero_grad()
+        opt_t.zero_grad()
+        for i, (p, pt) in enumerate(zip(ours, theirs)):
+            if step == 2 and i == 1:
+                continue                          # a parameter without a gradient this step is skipped
+            g = rng.standard_normal(p.shape).astype(dtype)
+            p.grad = g.copy()
+            pt.grad = torch.from_numpy(g.copy())
+        opt.step()
+        opt_t.step()
+        rtol = 1e-12 if dtype == np.float64 else 1e-6
+        for p, pt in zip(ours, theirs):
+            np.testing.assert_allclose(p.data, pt.detach().numpy(), rtol=rtol, atol=rtol)
+            assert p.dtype == np.dtype(dtype)
+
+
+SGD_OPTIONS = [
+    dict(lr=0.1), dict(lr=0.1, momentum=0.9), dict(lr=0.05, momentum=0.9, nesterov=True),
+    dict(lr=0.1, momentum=0.8, dampening=0.3), dict(lr=0.1, momentum=0.9, weight_decay=0.01),
+    dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.05), dict(lr=0.1, weight_decay=0.1, maximize=True),
+    dict(lr=0.1, momentum=0.5, maximize=True, nesterov=True),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("options", SGD_OPTIONS, ids=str)
+def test_sgd_matches_torch(options, dtype):
+    _run_both(lambda p: optim.SGD(p, **options), lambda p: torch.optim.SGD(p, **options), dtype)
+
+
+ADAM_OPTIONS = [
+    dict(), dict(lr=0.01), dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6), dict(lr=0.01, weight_decay=0.1),
+    dict(lr=0.01, amsgrad=True), dict(lr=0.02, amsgrad=True, weight_decay=0.01, maximize=True),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("options", ADAM_OPTIONS, ids=str)
+def test_adam_matches_torch(options, dtype):
+    _run_both(lambda p: optim.Adam(p, **options), lambda p: torch.optim.Adam(p, **options), dtype)
+
+
+def test_param_groups_match_torch():
+    _run_both(lambda p: optim.SGD(p, lr=0.1, momentum=0.9), lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+              groups=True)
+    _run_both(lambda p: optim.Adam(p, lr=0.01), lambda p: torch.optim.Adam(p, lr=0.01), groups=True)
+
+
+def test_zero_grad_and_module_parameters():
+    m = nn.Linear(3, 2)
+    opt = optim.SGD(m.parameters(), lr=0.1)
+    m(np.ones((4, 3), np.float32))
+    m.backward(np.ones((4, 2), np.float32))
+    assert m.weight.grad is not None
+    before = np.array(m.weight)
+    opt.step()
+    np.testing.assert_allclose(m.weight, before - 0.1 * 4, rtol=1e-6)
+    opt.zero_grad(set_to_none=False)
+    assert np.all(m.weight.grad == 0)
+    opt.zero_grad()
+    assert m.weight.grad is None and m.bias.grad is None
+    opt.step()                                   # no gradients: nothing changes
+    np.testing.assert_allclose(m.weight, before - 0.4, rtol=1e-6)
+
+
+def test_optimizer_errors():
+    p = [nn.Parameter(np.zeros(2))]
+    with pytest.raises(ValueError, match=r"Nesterov momentum requires a momentum and zero dampening"):
+        optim.SGD(p, lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match=r"Invalid lr value: -1"):
+        optim.SGD(p, lr=-1)
+    with pytest.raises(ValueError, match=r"Invalid beta parameter at index 1: 1.0"):
+        optim.Adam(p, betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match=r"empty parameter list"):
+        optim.Adam([])
+    with pytest.raises(TypeError, match=r"can only optimize convforge Parameters, got ndarray"):
+        optim.SGD([np.zeros(2)], lr=0.1)
+    with pytest.raises(ValueError, match=r"more than one parameter group"):
+        optim.SGD([{"params": p}, {"params": p}], lr=0.1)
