@@ -54,8 +54,7 @@ def im2col(x, w, stride, padding, dilation, groups, out_sizes):
     y = np.empty((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
     if per_sample > limit and out_sizes[0] > 1:
         for bi in range(n):
-            _im2col_rows(pad_zeros(x[bi:bi + 1], padding), w, stride, dilation, groups, out_sizes, limit,
-                         y[bi:bi + 1])
+            _im2col_rows(x[bi:bi + 1], w, stride, padding, dilation, groups, out_sizes, limit, y[bi:bi + 1])
         return y
     tile = min(limit, max(CACHE_TILE_BYTES, per_sample))
     for a, z in _batch_tiles(n, per_sample, tile):
@@ -86,14 +85,31 @@ def _im2col_tile(xp, w, stride, dilation, groups, out_sizes, y):
         y[...] = np.matmul(wmat, cols).reshape(y.shape)
 
 
-def _im2col_rows(xp, w, stride, dilation, groups, out_sizes, limit, y):
-    """One padded sample ``xp (1, C, *padded)`` whose columns exceed the bound: tiles of output rows."""
+def _im2col_rows(x, w, stride, padding, dilation, groups, out_sizes, limit, y):
+    """One sample ``x (1, C, *S)`` whose columns exceed the bound: bands of output rows, each padded and
+    unfolded on its own (so neither the columns nor the padded copy of the whole sample ever exist)."""
+    c = x.shape[1]
     kernel = w.shape[2:]
-    per_row = xp.shape[1] * math.prod(kernel) * math.prod(out_sizes[1:]) * xp.itemsize
-    rows = max(1, int(limit // max(per_row, 1)))
     s0, d0 = stride[0], dilation[0]
     span0 = d0 * (kernel[0] - 1) + 1
+    rest_padded = math.prod(i + lo + hi for i, (lo, hi) in zip(x.shape[3:], padding[1:]))
+    per_row = c * (math.prod(kernel) * math.prod(out_sizes[1:]) + s0 * rest_padded) * x.itemsize
+    fixed = c * span0 * rest_padded * x.itemsize
+    rows = max(1, int((limit - fixed) // max(per_row, 1)))
+    lo0 = padding[0][0]
     for r0 in range(0, out_sizes[0], rows):
         r1 = min(r0 + rows, out_sizes[0])
-        sub = np.ascontiguousarray(xp[:, :, r0 * s0:(r1 - 1) * s0 + span0])
-        _im2col_tile(sub, w, stride, dilation, groups, (r1 - r0,) + tuple(out_sizes[1:]), y[:, :, r0:r1])
+        first, last = r0 * s0 - lo0, (r1 - 1) * s0 + span0 - lo0          # input rows [first, last)
+        xp = padded_band(x, first, last, padding[1:])
+        _im2col_tile(xp, w, stride, dilation, groups, (r1 - r0,) + tuple(out_sizes[1:]), y[:, :, r0:r1])
+
+
+def padded_band(x, first, last, padding_rest):
+    """Rows ``[first, last)`` of ``x`` zero-padded along the first spatial dim (rows outside ``[0, H)`` are
+    zeros) and by ``padding_rest`` along the others: ``(N, C, last - first, *padded rest)``."""
+    rest = pad_zeros(x[:, :, max(first, 0):max(min(last, x.shape[2]), 0)], ((0, 0),) + tuple(padding_rest))
+    band = np.zeros(rest.shape[:2] + (last - first,) + rest.shape[3:], dtype=x.dtype)
+    if rest.shape[2]:
+        start = max(first, 0) - first
+        band[:, :, start:start + rest.shape[2]] = rest
+    return band

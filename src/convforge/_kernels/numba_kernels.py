@@ -23,6 +23,8 @@ def im2col(xp, kd, kh, kw, sd, sh, sw, dd, dh, dw, cols):
     n, c = xp.shape[0], xp.shape[1]
     do_, ho, wo = _out_dims(cols.shape[2], xp, kd, kh, kw, sd, sh, sw, dd, dh, dw)
     k = kd * kh * kw
+    if do_ * ho * wo != cols.shape[2] or c * k != cols.shape[1] or n != cols.shape[0]:
+        raise ValueError("im2col: columns buffer does not match the windows of the input")
     for job in prange(n * c * k):
         b = job // (c * k)
         ci = (job // k) % c

@@ -1,0 +1,243 @@
+"""Every convolution algorithm, forced with ``convforge.config(algorithm=...)``, against PyTorch over random
+configs it applies to; with and without Numba; with a tiny workspace (so every tiling path runs).
+
+Tolerances (relative to the largest output): float64 1e-10 for the exact algorithms, float32 1e-5, and 1e-4 for
+the float32 Winograd transform.  Algorithms forced on calls they cannot handle raise a ValueError naming why.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
+
+import convforge
+import convforge.nn.functional as F
+from convforge import _algorithms
+from convforge._algos import numba_kernels
+from conftest import to_torch, torch
+from _configs import conv_configs
+
+tF = torch.nn.functional
+HYP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                        HealthCheck.filter_too_much])
+HAVE_NUMBA = numba_kernels() is not None
+NUMBA = [True, False] if HAVE_NUMBA else [False]
+WORKSPACES = st.sampled_from([None, 200, 3000])
+
+
+def torch_conv(cfg, x, w, b):
+    """torch oracle in float64; per-side padding is F.pad then a valid convolution."""
+    xt = to_torch(x.astype(np.float64))
+    pads = []
+    for lo, hi in reversed(cfg.padding):
+        pads += [lo, hi]
+    xt = tF.pad(xt, pads)
+    fn = getattr(tF, f"conv{cfg.nd}d")
+    return fn(xt, to_torch(w.astype(np.float64)), to_torch(None if b is None else b.astype(np.float64)),
+              cfg.stride, 0, cfg.dilation, cfg.groups).numpy()
+
+
+def torch_conv_transpose(cfg, x, w, b):
+    fn = getattr(tF, f"conv_transpose{cfg.nd}d")
+    p = tuple(lo for lo, _ in cfg.padding)
+    return fn(to_torch(x.astype(np.float64)), to_torch(w.astype(np.float64)), to_torch(b.astype(np.float64)),
+              cfg.stride, p, cfg.output_padding, cfg.groups, cfg.dilation).numpy()
+
+
+def check_rel(actual, expected, rtol, what=""):
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    scale = max(float(np.max(np.abs(expected))) if expected.size else 0.0, 1.0)
+    err = float(np.max(np.abs(actual - expected))) / scale if expected.size else 0.0
+    assert err <= rtol, f"{what}: relative error {err:.3g} > {rtol:g}"
+
+
+def run_forced(algorithm, numba, workspace, fn, *args, **kwargs):
+    with convforge.config(algorithm=algorithm, numba=numba, workspace_bytes=workspace):
+        out = fn(*args, **kwargs)
+        assert _algorithms.last_choice() == algorithm
+    return out
+
+
+TOL = {np.float64: 1e-10, np.float32: 1e-5}
+
+
+@pytest.mark.parametrize("numba", NUMBA)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("algorithm", ["im2col", "direct"])
+@HYP
+@given(cfg=conv_configs(), workspace=WORKSPACES, seed=st.integers(0, 2 ** 16))
+def test_general_algorithms_match_torch(algorithm, dtype, numba, cfg, workspace, seed):
+    x, w, b = cfg.arrays(np.random.default_rng(seed), dtype)
+    y = run_forced(algorithm, numba, workspace, F.conv, x, w, b, cfg.stride, cfg.padding, cfg.dilation, cfg.groups)
+    assert y.dtype == dtype
+    check_rel(y, torch_conv(cfg, x, w, b), TOL[dtype], algorithm)
+
+
+@pytest.mark.parametrize("numba", NUMBA)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@HYP
+@given(cfg=conv_configs(), workspace=WORKSPACES, seed=st.integers(0, 2 ** 16))
+def test_pointwise_matches_torch(dtype, numba, cfg, workspace, seed):
+    cfg.kernel = (1,) * cfg.nd
+    x, w, b = cfg.arrays(np.random.default_rng(seed), dtype)
+    y = run_forced("pointwise", numba, workspace, F.conv, x, w, b, cfg.stride, cfg.padding, cfg.dilation,
+                   cfg.groups)
+    check_rel(y, torch_conv(cfg, x, w, b), TOL[dtype], "pointwise")
+
+
+@st.composite
+def winograd_configs(draw):
+    cfg = draw(conv_configs(nd=2, max_size=13))
+    cfg.kernel, cfg.stride, cfg.dilation = (3, 3), (1, 1), (1, 1)
+    for i, (lo, hi) in enumerate(cfg.padding):
+        assume(cfg.sizes[i] + lo + hi >= 3)
+    return cfg
+
+
+@pytest.mark.parametrize("numba", NUMBA)
+@HYP
+@given(cfg=winograd_configs(), workspace=WORKSPACES, seed=st.integers(0, 2 ** 16))
+def test_winograd_matches_torch_float32(numba, cfg, workspace, seed):
+    x, w, b = cfg.arrays(np.random.default_rng(seed), np.float32)
+    y = run_forced("winograd", numba, workspace, F.conv, x, w, b, 1, cfg.padding, 1, cfg.groups)
+    check_rel(y, torch_conv(cfg, x, w, b), 1e-4, "winograd")
+
+
+@pytest.mark.parametrize("numba", NUMBA)
+def test_winograd_error_on_a_real_layer(numba):
+    """The documented error: a ResNet-like 3x3 layer, float32 Winograd vs the float64 result."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 64, 30, 30)).astype(np.float32)
+    w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
+    exact = tF.conv2d(to_torch(x.astype(np.float64)), to_torch(w.astype(np.float64)), padding=1).numpy()
+    y = run_forced("winograd", numba, None, F.conv2d, x, w, None, 1, 1)
+    check_rel(y, exact, 1e-4, "winograd 64ch")
+    direct = run_forced("im2col", numba, None, F.conv2d, x, w, None, 1, 1)
+    check_rel(direct, exact, 1e-5, "im2col 64ch")
+
+
+@pytest.mark.parametrize("numba", NUMBA)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@HYP
+@given(cfg=conv_configs(transposed=True, per_side=False), workspace=WORKSPACES, seed=st.integers(0, 2 ** 16))
+def test_col2im_matches_torch(dtype, numba, cfg, workspace, seed):
+    x, w, b = cfg.arrays(np.random.default_rng(seed), dtype, transposed=True)
+    p = tuple(lo for lo, _ in cfg.padding)
+    y = run_forced("col2im", numba, workspace, F.conv_transpose, x, w, b, cfg.stride, p, cfg.output_padding,
+                   cfg.groups, cfg.dilation)
+    check_rel(y, torch_conv_transpose(cfg, x, w, b), TOL[dtype], "col2im")
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "direct", "pointwise"])
+def test_integer_and_complex_dtypes_are_exact(algorithm):
+    rng = np.random.default_rng(3)
+    k = 1 if algorithm == "pointwise" else 3
+    x = rng.integers(-5, 6, (2, 4, 7, 6)).astype(np.int64)
+    w = rng.integers(-5, 6, (6, 2, k, k)).astype(np.int64)
+    y = run_forced(algorithm, True, 300, F.conv2d, x, w, None, 2, 1, 1, 2)
+    ref = tF.conv2d(torch.from_numpy(x), torch.from_numpy(w), None, 2, 1, 1, 2).numpy()
+    assert y.dtype == np.int64
+    np.testing.assert_array_equal(y, ref)
+    xc = x + 1j * rng.standard_normal(x.shape)
+    wc = w - 1j * rng.standard_normal(w.shape)
+    yc = run_forced(algorithm, True, None, F.conv2d, xc, wc, None, 2, 1, 1, 2)
+    refc = tF.conv2d(torch.from_numpy(xc), torch.from_numpy(wc), None, 2, 1, 1, 2).numpy()
+    check_rel(yc, refc, 1e-10, "complex")
+
+
+# ------------------------------------------------------------------------------------------ selection
+
+def _auto(x, w, **kw):
+    with convforge.config(algorithm="auto"):
+        F.conv(x, w, **kw)
+    return _algorithms.last_choice()
+
+
+def test_automatic_selection():
+    f32 = np.float32
+    assert _auto(np.ones((1, 8, 9, 9), f32), np.ones((4, 8, 1, 1), f32), stride=2) == "pointwise"
+    depthwise = _auto(np.ones((1, 8, 9, 9), f32), np.ones((8, 1, 3, 3), f32), groups=8, padding=1)
+    assert depthwise == ("direct" if HAVE_NUMBA else "im2col")
+    assert _auto(np.ones((1, 16, 24, 24), f32), np.ones((16, 16, 3, 3), f32), padding=1) == "winograd"
+    # float64 never uses the lower-accuracy transform; small outputs do not amortise it
+    assert _auto(np.ones((1, 16, 24, 24)), np.ones((16, 16, 3, 3)), padding=1) == "im2col"
+    assert _auto(np.ones((1, 16, 7, 7), f32), np.ones((16, 16, 3, 3), f32), padding=1) == "im2col"
+    F.conv_transpose2d(np.ones((1, 4, 5, 5)), np.ones((4, 2, 3, 3)), stride=2)
+    assert _algorithms.last_choice() == "col2im"
+
+
+def test_numba_switch_off_uses_pure_numpy():
+    with convforge.config(numba=False):
+        assert numba_kernels() is None
+    assert numba_kernels() is not None or not HAVE_NUMBA
+
+
+def test_without_numba_installed():
+    """With ``import numba`` failing, convforge imports, picks NumPy paths and matches torch."""
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["numba"] = None          # makes `import numba` raise ImportError
+        import numpy as np, torch, convforge
+        import convforge.nn.functional as F
+        from convforge import _algorithms
+        from convforge._algos import numba_kernels
+        assert numba_kernels() is None
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((2, 6, 9, 8)); w = rng.standard_normal((6, 1, 3, 3))
+        y = F.conv2d(x, w, None, 1, 1, 2, 6)
+        assert _algorithms.last_choice() == "im2col", _algorithms.last_choice()
+        ref = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), None, 1, 1, 2, 6).numpy()
+        assert np.abs(y - ref).max() < 1e-12
+        xs, ws = x.astype(np.float32), w.astype(np.float32)
+        ref1 = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), None, 1, 1, 1, 6).numpy()
+        for algo in ("direct", "winograd", "im2col"):
+            with convforge.config(algorithm=algo):
+                y = F.conv2d(xs, ws, None, 1, 1, 1, 6)
+            assert np.abs(y - ref1).max() < 1e-4 * max(1, np.abs(ref1).max()), algo
+        gx = F.conv_transpose2d(x, w, None, 2, 0, 0, 6)
+        assert _algorithms.last_choice() == "col2im"
+        ref2 = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), None, 2, 0, 0, 6).numpy()
+        assert np.abs(gx - ref2).max() < 1e-12
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+# ------------------------------------------------------------------------------------------ errors
+
+@pytest.mark.parametrize("algorithm, x, w, kw, match", [
+    ("pointwise", (1, 2, 5, 5), (3, 2, 3, 3), {}, r"pointwise needs a 1x1 kernel, got kernel \(3, 3\)"),
+    ("winograd", (1, 2, 5, 5), (3, 2, 3, 3), dict(dtype=np.float64),
+     r"winograd is only used for float32 .* got float64"),
+    ("winograd", (1, 2, 9), (3, 2, 3), {}, r"winograd needs a 2-D 3x3 kernel, got kernel \(3,\)"),
+    ("winograd", (1, 2, 5, 5), (3, 2, 5, 5), {}, r"winograd needs a 2-D 3x3 kernel, got kernel \(5, 5\)"),
+    ("winograd", (1, 2, 9, 9), (3, 2, 3, 3), dict(stride=2), r"winograd needs stride 1 and dilation 1, got stride"),
+])
+def test_forced_algorithm_that_cannot_run_raises(algorithm, x, w, kw, match):
+    dtype = kw.pop("dtype", np.float32)
+    with convforge.config(algorithm=algorithm):
+        with pytest.raises(ValueError, match=r"config\(algorithm='%s'\) cannot run this convolution: " % algorithm):
+            F.conv(np.ones(x, dtype), np.ones(w, dtype), **kw)
+        with pytest.raises(ValueError, match=match):
+            F.conv(np.ones(x, dtype), np.ones(w, dtype), **kw)
+
+
+def test_unknown_algorithm_and_bad_workspace():
+    with pytest.raises(ValueError, match=r"unknown algorithm 'fast'; choose one of 'im2col', .*'col2im' or 'auto'"):
+        with convforge.config(algorithm="fast"):
+            pass
+    with pytest.raises(ValueError, match=r"workspace_bytes must be positive, got 0"):
+        with convforge.config(workspace_bytes=0):
+            pass
+
+
+def test_forced_conv_algorithm_leaves_transposed_automatic():
+    with convforge.config(algorithm="winograd"):
+        y = F.conv_transpose2d(np.ones((1, 2, 3, 3)), np.ones((2, 1, 3, 3)))
+    assert y.shape == (1, 1, 5, 5) and _algorithms.last_choice() == "col2im"
