@@ -32,6 +32,7 @@ def direct(x, w, stride, padding, dilation, groups, out_sizes):
         xp = np.ascontiguousarray(pad_zeros(x[a:z], padding))
         kernels.direct_grouped(as_3d(xp, 2, nd), w3, groups, *triple(stride, 1), *triple(dilation, 1),
                                as_3d(y[a:z], 2, nd))
+        del xp                                                          # before the next tile is allocated
     return y
 
 
@@ -56,4 +57,6 @@ def _direct_numpy(x, w, stride, padding, dilation, groups, out_sizes, y):
                 yv[a:z] += wt * xs                                        # (n, G, Og, P) broadcast
             else:
                 yv[a:z] += np.matmul(wt, xs)                              # (n, G, Og, P)
+            del xs
+        del xp
     return y

@@ -33,12 +33,14 @@ def pointwise(x, w, stride, padding, dilation, groups, out_sizes):
     wmat = w.reshape(g, o_ch // g, c // g)                              # (G, Og, Cg)
     y = np.empty((n, g, o_ch // g, p), dtype=x.dtype)
     copies = any(s != 1 for s in stride) or any(lo or hi for lo, hi in padding)
-    per_sample = 2 * c * p * x.itemsize if copies else 1
+    padded = math.prod(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
+    per_sample = c * (padded + p) * x.itemsize if copies else 1           # padded copy + strided pixels
     for a, z in _batch_tiles(n, per_sample, _config.workspace_limit(y.nbytes)):
         xp = pad_zeros(x[a:z], padding)
         xp = xp[(slice(None), slice(None)) + tuple(slice(0, o * s, s) for o, s in zip(out_sizes, stride))]
         xs = np.ascontiguousarray(xp).reshape(z - a, g, c // g, p)    # (n, G, Cg, P)
         np.matmul(wmat, xs, out=y[a:z])                                 # (n, G, Og, P)
+        del xp, xs                                                      # before the next tile is allocated
     return y.reshape((n, o_ch) + tuple(out_sizes))
 
 
@@ -88,12 +90,13 @@ def _im2col_tile(xp, w, stride, dilation, groups, out_sizes, y):
 def _im2col_rows(x, w, stride, padding, dilation, groups, out_sizes, limit, y):
     """One sample ``x (1, C, *S)`` whose columns exceed the bound: bands of output rows, each padded and
     unfolded on its own (so neither the columns nor the padded copy of the whole sample ever exist)."""
-    c = x.shape[1]
+    c, o_ch = x.shape[1], w.shape[0]
     kernel = w.shape[2:]
+    k_prod, rest_out = math.prod(kernel), math.prod(out_sizes[1:])
     s0, d0 = stride[0], dilation[0]
     span0 = d0 * (kernel[0] - 1) + 1
     rest_padded = math.prod(i + lo + hi for i, (lo, hi) in zip(x.shape[3:], padding[1:]))
-    per_row = c * (math.prod(kernel) * math.prod(out_sizes[1:]) + s0 * rest_padded) * x.itemsize
+    per_row = ((c * k_prod + o_ch) * rest_out + c * s0 * rest_padded) * x.itemsize   # cols, product, band
     fixed = c * span0 * rest_padded * x.itemsize
     rows = max(1, int((limit - fixed) // max(per_row, 1)))
     lo0 = padding[0][0]
@@ -101,7 +104,32 @@ def _im2col_rows(x, w, stride, padding, dilation, groups, out_sizes, limit, y):
         r1 = min(r0 + rows, out_sizes[0])
         first, last = r0 * s0 - lo0, (r1 - 1) * s0 + span0 - lo0          # input rows [first, last)
         xp = padded_band(x, first, last, padding[1:])
-        _im2col_tile(xp, w, stride, dilation, groups, (r1 - r0,) + tuple(out_sizes[1:]), y[:, :, r0:r1])
+        sub_out = (r1 - r0,) + tuple(out_sizes[1:])
+        _im2col_blocks(xp, w, stride, dilation, groups, sub_out, limit - xp.nbytes, y[:, :, r0:r1], 1)
+        del xp
+
+
+def _im2col_blocks(xp, w, stride, dilation, groups, out_sizes, limit, y, dim):
+    """``y = conv(xp)`` for a padded region, tiled along spatial dim ``dim`` (and deeper ones) when the
+    columns of the whole region exceed ``limit``."""
+    c, o_ch = xp.shape[1], w.shape[0]
+    k_prod = math.prod(w.shape[2:])
+    cost = (c * k_prod + o_ch) * math.prod(out_sizes) * xp.itemsize
+    if cost <= limit or dim >= len(out_sizes) or out_sizes[dim] == 1 and dim + 1 >= len(out_sizes):
+        _im2col_tile(np.ascontiguousarray(xp), w, stride, dilation, groups, out_sizes, y)
+        return
+    s, d, k = stride[dim], dilation[dim], w.shape[2 + dim]
+    span = d * (k - 1) + 1
+    outer_in = math.prod(xp.shape[2:2 + dim]) * math.prod(xp.shape[3 + dim:])     # input cells per row
+    per_row = ((c * k_prod + o_ch) * math.prod(out_sizes[dim + 1:]) * math.prod(out_sizes[:dim])
+               + c * s * outer_in) * xp.itemsize
+    rows = max(1, int(limit // max(per_row, 1)))
+    for r0 in range(0, out_sizes[dim], rows):
+        r1 = min(r0 + rows, out_sizes[dim])
+        take = (slice(None),) * (2 + dim)
+        sub = xp[take + (slice(r0 * s, (r1 - 1) * s + span),)]
+        sub_out = tuple(out_sizes[:dim]) + (r1 - r0,) + tuple(out_sizes[dim + 1:])
+        _im2col_blocks(sub, w, stride, dilation, groups, sub_out, limit, y[take + (slice(r0, r1),)], dim + 1)
 
 
 def padded_band(x, first, last, padding_rest):

@@ -51,4 +51,5 @@ def col2im(x, w, stride, padding, groups, dilation, out_sizes):
                     for t, d, i, s in zip(tap, dilation, in_sizes, stride))
                 buf[target] += cols[(slice(None), slice(None)) + tap]
         y[a:z] = buf[crop]
+        del xs, cols, buf                                               # before the next tile is allocated
     return y

@@ -22,6 +22,7 @@ from numpy.lib.stride_tricks import as_strided
 from .. import _config
 from .._engine import _batch_tiles, pad_zeros
 from . import numba_kernels
+from .gemm import padded_band
 
 M_OUT, R, ALPHA = 4, 3, 6
 BT = np.array([[4, 0, -5, 0, 1, 0],
@@ -65,21 +66,26 @@ def winograd(x, w, stride, padding, dilation, groups, out_sizes):
     need_h, need_w = ti * M_OUT + R - 1, tj * M_OUT + R - 1
     (plo, _), (qlo, _) = padding
     pads = ((plo, need_h - x.shape[2] - plo), (qlo, need_w - x.shape[3] - qlo))
-    per_tile_row = ALPHA * ALPHA * tj * (c + o_ch) * x.itemsize          # V and M for one row of tiles
+    # V and M for one row of tiles (the NumPy path holds a few transposed copies of each at once)
+    copies = (1, 1) if numba_kernels(x.dtype) is not None else (3, 3)
+    per_tile_row = ALPHA * ALPHA * tj * (copies[0] * c + copies[1] * o_ch) * x.itemsize
     per_sample = per_tile_row * ti + c * need_h * need_w * x.itemsize    # ... plus the padded copy
     limit = max(_config.workspace_limit(y.nbytes) - u.nbytes, 1)
+    if per_sample > limit:
+        # one sample's transforms exceed the bound: bands of tile rows, each padded on its own
+        band = max(1, int((limit - c * R * need_w * x.itemsize) // (per_tile_row + c * M_OUT * need_w * x.itemsize)))
+        for bi in range(n):
+            for i0 in range(0, ti, band):
+                i1 = min(i0 + band, ti)
+                xp = padded_band(x[bi:bi + 1], i0 * M_OUT - plo, i1 * M_OUT + R - 1 - plo, pads[1:])
+                part = y[bi:bi + 1, :, i0 * M_OUT:i1 * M_OUT]
+                out = np.empty(part.shape, dtype=x.dtype)
+                _tile(xp, u, i1 - i0, tj, out)
+                part[...] = out
+                del xp, out
+        return y
     for a, z in _batch_tiles(n, per_sample, min(limit, max(CACHE_TILE_BYTES, per_sample))):
-        xp = np.ascontiguousarray(pad_zeros(x[a:z], pads))
-        if per_sample <= limit:
-            _tile(xp, u, ti, tj, y[a:z])
-            continue
-        # one sample's transforms exceed the bound: bands of tile rows
-        band = max(1, int((limit - c * need_h * need_w * x.itemsize) // per_tile_row))
-        for i0 in range(0, ti, band):
-            i1 = min(i0 + band, ti)
-            part = np.empty((z - a, o_ch, min(i1 * M_OUT, ho) - i0 * M_OUT, wo), dtype=x.dtype)
-            _tile(np.ascontiguousarray(xp[:, :, i0 * M_OUT:i1 * M_OUT + R - 1]), u, i1 - i0, tj, part)
-            y[a:z, :, i0 * M_OUT:i0 * M_OUT + part.shape[2]] = part
+        _tile(np.ascontiguousarray(pad_zeros(x[a:z], pads)), u, ti, tj, y[a:z])
     return y
 
 
@@ -97,8 +103,8 @@ def _tile(xp, u, ti, tj, y):
                        writeable=False)                                            # (n, C, ti, tj, 6, 6) view
         d = np.tensordot(d, BT.astype(xp.dtype), axes=([4], [1]))                  # (n, C, ti, tj, 6b, 6u)
         d = np.tensordot(d, BT.astype(xp.dtype), axes=([4], [1]))                  # (n, C, ti, tj, 6u, 6v)
-        v = d.transpose(5, 4, 1, 0, 2, 3).reshape(ALPHA * ALPHA, c, t)             # (36, C, T) u-major
-        v = np.ascontiguousarray(v.reshape(ALPHA, ALPHA, c, t).transpose(1, 0, 2, 3)).reshape(ALPHA * ALPHA, c, t)
+        v = np.ascontiguousarray(d.transpose(4, 5, 1, 0, 2, 3)).reshape(ALPHA * ALPHA, c, t)   # (36, C, T)
+        del d
     mm = np.matmul(u, v.reshape(ALPHA * ALPHA, g, cg, t))                           # (36, G, Og, T)
     mm = mm.reshape(ALPHA * ALPHA, g * og, t)
     if kernels is not None:

@@ -1,0 +1,87 @@
+"""Memory bound: a convolution call's extra memory (tracemalloc peak minus the output) stays under
+``max(workspace_bytes, output size)``, for every algorithm, including when one sample alone is over the bound.
+
+The smallest unit of work is one output row of one sample for im2col (deeper dims are tiled too), one row of
+4x4 tiles for Winograd, and one padded sample for direct, pointwise and col2im; the cases below are sized so
+that these units fit while an untiled algorithm would break the bound.
+
+tracemalloc sees NumPy's allocations; the Numba kernels allocate nothing large (only a few rows of scratch).
+"""
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import convforge
+import convforge.nn.functional as F
+from convforge import _algorithms
+
+SLACK = 64 * 1024      # weight reshapes, small temporaries, Python objects
+
+
+def peak_extra(fn):
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    try:
+        out = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - out.nbytes, out
+
+
+CASES = [
+    # algorithm, dtype, input shape, weight shape, kwargs
+    ("im2col", np.float64, (16, 8, 24, 24), (4, 8, 3, 3), dict(padding=1)),
+    ("im2col", np.float64, (2, 8, 40, 40), (4, 8, 5, 5), dict(padding=2, dilation=1)),   # one sample > bound
+    ("im2col", np.float64, (4, 6, 10, 12, 12), (3, 6, 3, 3, 3), dict(padding=1)),
+    ("direct", np.float64, (16, 8, 24, 24), (8, 1, 3, 3), dict(padding=1, groups=8)),
+    ("pointwise", np.float64, (32, 16, 24, 24), (4, 16, 1, 1), dict(stride=2)),
+    ("winograd", np.float32, (16, 16, 24, 24), (4, 16, 3, 3), dict(padding=1)),
+    ("winograd", np.float32, (1, 4, 192, 192), (1, 4, 3, 3), dict(padding=1)),          # row bands
+]
+
+
+@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("algorithm, dtype, xs, ws, kw", CASES)
+def test_conv_workspace_is_bounded(algorithm, dtype, xs, ws, kw, numba):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    budget = 64 * 1024
+    with convforge.config(algorithm=algorithm, workspace_bytes=budget, numba=numba):
+        F.conv(x, w, **kw)                     # compile first: Numba's compiler allocates through Python
+        extra, y = peak_extra(lambda: F.conv(x, w, **kw))
+        assert _algorithms.last_choice() == algorithm
+    with convforge.config(algorithm="im2col"):
+        ref = F.conv(x.astype(np.float64), w.astype(np.float64), **kw)
+    scale = np.abs(ref).max()
+    np.testing.assert_allclose(y, ref, rtol=0, atol=(1e-4 if dtype == np.float32 else 1e-12) * scale)
+    bound = max(budget, y.nbytes)
+    naive = x.shape[1] * np.prod(ws[2:]) * y[0, 0].size * x.shape[0] * x.itemsize   # untiled im2col columns
+    assert naive > 2 * bound, "the case must be big enough that an untiled algorithm would break the bound"
+    assert extra <= bound + SLACK, f"{algorithm}: extra {extra} bytes > bound {bound} (+{SLACK} slack)"
+
+
+@pytest.mark.parametrize("numba", [True, False])
+def test_transposed_workspace_is_bounded(numba):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 8, 12, 12))
+    w = rng.standard_normal((8, 4, 4, 4))
+    budget = 64 * 1024
+    with convforge.config(workspace_bytes=budget, numba=numba):
+        F.conv_transpose2d(x, w, None, 2, 1)
+        extra, y = peak_extra(lambda: F.conv_transpose2d(x, w, None, 2, 1))
+    bound = max(budget, y.nbytes)
+    assert 16 * 4 * 16 * 144 * 8 > 2 * bound                   # untiled columns would break it
+    assert extra <= bound + SLACK, f"col2im: extra {extra} > bound {bound}"
+
+
+def test_default_bound_is_64_mib_or_the_output():
+    from convforge import _config
+    assert _config.workspace_limit(0) == 64 * 2 ** 20
+    assert _config.workspace_limit(100 * 2 ** 20) == 100 * 2 ** 20
+    with convforge.config(workspace_bytes=2 ** 20):
+        assert _config.workspace_limit(10) == 2 ** 20
