@@ -11,6 +11,8 @@ from .module import Module
 
 __all__ = ["Dropout"]
 
+_IDENTITY = object()   # marker: the last forward was the identity
+
 
 class Dropout(Module):
     """During training, zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``
@@ -48,7 +50,7 @@ class Dropout(Module):
     def forward(self, input):
         x = np.asarray(input)
         if not self.training or self.p == 0:
-            self._mask = None
+            self._mask = _IDENTITY if is_grad_enabled() else None
             return x
         if self.p == 1:
             scaled_mask = np.zeros(x.shape, dtype=x.dtype)
@@ -63,5 +65,7 @@ class Dropout(Module):
 
     def backward(self, grad_output):
         if self._mask is None:
-            return np.asarray(grad_output)          # identity (eval mode or p == 0)
+            raise RuntimeError("Dropout.backward() called without a forward pass with gradients enabled")
+        if self._mask is _IDENTITY:
+            return np.asarray(grad_output)          # eval mode or p == 0
         return grad_output * self._mask
