@@ -194,7 +194,7 @@ def test_maxpool_window_entirely_in_padding_gets_no_gradient():
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(data=st.data())
 def test_maxpool_random_configs(n, data):
     kernel, stride, padding, dilation, ceil, shape = data.draw(pool_config(n, "max"))
@@ -209,7 +209,7 @@ def test_maxpool_random_configs(n, data):
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(data=st.data())
 def test_avgpool_random_configs(n, data):
     kernel, stride, padding, _, ceil, shape = data.draw(pool_config(n, "avg"))
@@ -299,7 +299,8 @@ def test_flatten_error():
 @pytest.mark.parametrize("shape,bias", [((5, 4), True), ((2, 3, 4), False), ((4,), True)])
 def test_linear(shape, bias, dtype):
     convforge.manual_seed(0)
-    check_module(nn.Linear(4, 6, bias=bias), torch.nn.Linear(4, 6, bias=bias), np.random.default_rng(8).standard_normal(shape), dtype)
+    x = np.random.default_rng(8).standard_normal(shape)
+    check_module(nn.Linear(4, 6, bias=bias), torch.nn.Linear(4, 6, bias=bias), x, dtype)
 
 
 def test_linear_init_bounds_and_errors():
