@@ -399,3 +399,20 @@ def test_torch_state_dict_loads_into_convforge_and_agrees():
     x = np.random.default_rng(12).standard_normal((4, 3, 10, 10))
     ours.eval(), theirs.eval()
     assert_close(ours(x), theirs(torch.tensor(x)), 1e-10)
+
+
+def test_pool_output_size_matches_torch_grid():
+    """shapes.pool_output_size (floor and ceil) is the length torch's max_pool1d produces, over a grid."""
+    for i in range(1, 10):
+        for k in range(1, 5):
+            for s in range(1, 4):
+                for p in range(0, k // 2 + 1):
+                    for d in (1, 2):
+                        for ceil in (False, True):
+                            try:
+                                ref = torch.nn.functional.max_pool1d(torch.zeros(1, 1, i), k, s, p, d, ceil).shape[-1]
+                            except RuntimeError:
+                                with pytest.raises(ValueError, match="pooling output size would be"):
+                                    convforge.shapes.pool_output_size(i, k, s, p, d, ceil)
+                                continue
+                            assert convforge.shapes.pool_output_size(i, k, s, p, d, ceil) == ref, (i, k, s, p, d)
