@@ -7,6 +7,7 @@ Usage::
     python benchmarks/run.py --backward      # forward and backward (grad input + grad weight)
     python benchmarks/run.py --only resnet   # layers whose name contains a substring
     python benchmarks/run.py --markdown out.md --json out.json
+    python benchmarks/run.py --threads 1     # every library on one thread (far less sensitive to a busy machine)
 
 Every library runs in this one process with 2 threads (torch.set_num_threads(2); OpenBLAS, OpenMP and Numba
 through their environment variables, set before NumPy is imported). Times are medians over repeated runs; the
@@ -18,8 +19,14 @@ from __future__ import annotations
 
 import os
 
+import sys
+
+# threads must be fixed before NumPy/torch/Numba are imported: read --threads N here
 THREADS = os.environ.get("CONVFORGE_BENCH_THREADS", "2")
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+if "--threads" in sys.argv:
+    THREADS = sys.argv[sys.argv.index("--threads") + 1]
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
+             "CONVFORGE_NUM_THREADS"):
     os.environ[_var] = THREADS
 
 import argparse  # noqa: E402
@@ -27,7 +34,6 @@ import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
 
@@ -157,7 +163,7 @@ def _cf_backward(layer, x, w, gy):
     kw = dict(stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=layer.groups)
     if layer.transposed:
         kw.update(transposed=True, output_padding=layer.output_padding)
-    return lambda: G.conv_backward(gy, x, w, output_mask=(True, True, False), **kw)[:2]
+    return lambda: G.conv_backward(gy, x, w, needs=(True, True, False), **kw)[:2]
 
 
 def _torch_backward(layer, x, w, b, gy):
@@ -270,6 +276,7 @@ def main(argv=None):
     p.add_argument("--backward", action="store_true", help="also time grad input + grad weight")
     p.add_argument("--only", default=None, help="only layers whose name contains this substring")
     p.add_argument("--no-onnxruntime", dest="onnxruntime", action="store_false")
+    p.add_argument("--threads", type=int, default=int(THREADS), help="threads for every library (default 2)")
     p.add_argument("--min-time", type=float, default=None, help="seconds of timed runs per library and layer")
     p.add_argument("--max-runs", type=int, default=None)
     p.add_argument("--markdown", default=None, help="write the table as Markdown to this file")

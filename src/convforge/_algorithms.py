@@ -7,8 +7,9 @@ the differential suite); a forced algorithm that cannot handle the call raises V
 Automatic choice (see docs/PERFORMANCE.md for the measurements behind it):
 
 * ``pointwise`` -- every kernel size is 1: the input pixels already are the columns (any stride, padding, groups).
-* ``direct`` -- depthwise and thin groups (few channels per group) when Numba is available: no matrix product has
-  enough work there, a direct loop over taps is faster and needs no workspace.
+* ``direct`` -- depthwise (one input channel per group) when Numba is available: no matrix product has enough
+  work there, a direct loop over taps is faster and needs no workspace.  (Thin groups, e.g. ResNeXt's 4 channels
+  per group, measured faster with im2col's batched products.)
 * ``winograd`` -- float32 3x3 2-D, stride 1, dilation 1, >= 16 channels in and out and outputs of at least
   20x20: F(4x4, 3x3) needs 4x fewer multiplications, but its weight transform costs 36*O*C, which small outputs
   (14x14, 7x7) do not amortise.  float64 never uses it (its error is ~1e-5 relative, fine for float32 only).
@@ -26,7 +27,12 @@ from . import _config
 from ._algos import direct as _direct
 from ._algos import gemm as _gemm
 from ._algos import numba_kernels
+from ._algos import threads as _threads
 from ._algos import transpose as _transpose
+from ._algos.gemm import padded_band
+
+# Below this many multiply-adds one thread beats a fork/join (~0.1 ms of Python overhead).
+MIN_PARALLEL_MACS = 8_000_000
 
 _last = threading.local()
 
@@ -80,7 +86,7 @@ def choose_conv(x, w, stride, padding, dilation, groups, out_sizes):
     if all(k == 1 for k in kernel):
         return "pointwise"
     fast_dtype = x.dtype in (np.float32, np.float64)
-    if groups > 1 and fast_dtype and numba_kernels(x.dtype) is not None and cg * (o_ch // groups) <= 64:
+    if groups > 1 and cg == 1 and fast_dtype and numba_kernels(x.dtype) is not None:
         return "direct"
     if "winograd" in _available and _why_not_winograd(x, w, stride, padding, dilation, groups) is None \
             and groups == 1 and cg >= 16 and o_ch >= 16 and min(out_sizes) >= 20:
@@ -91,26 +97,112 @@ def choose_conv(x, w, stride, padding, dilation, groups, out_sizes):
 _available = {"im2col", "pointwise", "direct", "winograd"}
 
 
-def _run(table, kind, name, args, why_args):
+def _run(table, kind, name, args, why_args, split):
     fn, why_not = table[name]
     reason = why_not(*why_args)
     if reason is not None:
         raise ValueError(f"convforge.config(algorithm={name!r}) cannot run this {kind}: {reason}; "
                          f"use algorithm='auto' to let convforge choose")
     _last.name = name
-    return fn(*args)
+    return split(name, fn, *args)
+
+
+def _even(n, parts, multiple=1):
+    """Split ``range(n)`` into at most ``parts`` contiguous chunks (boundaries on multiples of ``multiple``)."""
+    step = -(-n // parts)
+    step = -(-step // multiple) * multiple
+    return [(a, min(a + step, n)) for a in range(0, n, step)]
+
+
+def _split_conv(name, fn, x, w, stride, padding, dilation, groups, out_sizes):
+    """Run ``fn`` on independent parts of the convolution on several threads (see ``_algos.threads``):
+    batch chunks, else bands of output rows, else channel groups, else output-channel blocks."""
+    t = _threads.thread_count()
+    n, c = x.shape[:2]
+    o_ch, cg = w.shape[:2]
+    macs = n * o_ch * math.prod(out_sizes) * cg * math.prod(w.shape[2:])
+    if t == 1 or macs < MIN_PARALLEL_MACS:
+        return fn(x, w, stride, padding, dilation, groups, out_sizes)
+    y = np.empty((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
+    limit = _config.workspace_limit(y.nbytes)
+    padded_bytes = c * math.prod(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding)) * n * x.itemsize
+    jobs = []
+    if n >= t:
+        for a, z in _even(n, t):
+            jobs.append(((slice(a, z),), lambda a=a, z=z: fn(x[a:z], w, stride, padding, dilation, groups,
+                                                              out_sizes)))
+    elif out_sizes[0] >= 2 * t and padded_bytes <= limit // 2:
+        s0, d0, k0, lo0 = stride[0], dilation[0], w.shape[2], padding[0][0]
+        span0 = d0 * (k0 - 1) + 1
+        zero = ((0, 0),) * len(out_sizes)
+
+        def band(r0, r1):
+            xb = padded_band(x, r0 * s0 - lo0, (r1 - 1) * s0 + span0 - lo0, padding[1:])
+            return fn(xb, w, stride, zero, dilation, groups, (r1 - r0,) + tuple(out_sizes[1:]))
+        for r0, r1 in _even(out_sizes[0], t, 4 if name == "winograd" else 1):
+            jobs.append(((slice(None), slice(None), slice(r0, r1)), lambda r0=r0, r1=r1: band(r0, r1)))
+    elif groups >= t:
+        og = o_ch // groups
+        for g0, g1 in _even(groups, t):
+            jobs.append(((slice(None), slice(g0 * og, g1 * og)),
+                         lambda g0=g0, g1=g1: fn(x[:, g0 * cg:g1 * cg], w[g0 * og:g1 * og], stride, padding,
+                                                 dilation, g1 - g0, out_sizes)))
+    elif groups == 1 and o_ch >= t:
+        for o0, o1 in _even(o_ch, t):
+            jobs.append(((slice(None), slice(o0, o1)),
+                         lambda o0=o0, o1=o1: fn(x, w[o0:o1], stride, padding, dilation, 1, out_sizes)))
+    else:
+        return fn(x, w, stride, padding, dilation, groups, out_sizes)
+    return _gather(jobs, y, limit)
+
+
+def _split_conv_transpose(name, fn, x, w, stride, padding, groups, dilation, out_sizes):
+    """Transposed convolution in parts: batch chunks, else output-channel blocks (groups == 1)."""
+    t = _threads.thread_count()
+    n, c = x.shape[:2]
+    og = w.shape[1]
+    macs = n * c * math.prod(x.shape[2:]) * og * math.prod(w.shape[2:])
+    if t == 1 or macs < MIN_PARALLEL_MACS:
+        return fn(x, w, stride, padding, groups, dilation, out_sizes)
+    y = np.empty((n, og * groups) + tuple(out_sizes), dtype=x.dtype)
+    jobs = []
+    if n >= t:
+        for a, z in _even(n, t):
+            jobs.append(((slice(a, z),), lambda a=a, z=z: fn(x[a:z], w, stride, padding, groups, dilation,
+                                                              out_sizes)))
+    elif groups == 1 and og >= t:
+        for o0, o1 in _even(og, t):
+            jobs.append(((slice(None), slice(o0, o1)),
+                         lambda o0=o0, o1=o1: fn(x, w[:, o0:o1], stride, padding, 1, dilation, out_sizes)))
+    else:
+        return fn(x, w, stride, padding, groups, dilation, out_sizes)
+    return _gather(jobs, y, _config.workspace_limit(y.nbytes))
+
+
+def _gather(jobs, y, limit):
+    """Run the parts, each with an equal share of the workspace, and write their results into ``y``."""
+    share = max(1, limit // len(jobs))
+
+    def job(where, fn):
+        def run():
+            with _config.config(workspace_bytes=share):
+                y[where] = fn()
+        return run
+    _threads.run_parts([job(where, fn) for where, fn in jobs])
+    return y
 
 
 def conv(x, w, stride, padding, dilation, groups, out_sizes):
     name = _config.forced_algorithm("conv") or choose_conv(x, w, stride, padding, dilation, groups, out_sizes)
     return _run(CONV, "convolution", name, (x, w, stride, padding, dilation, groups, out_sizes),
-                (x, w, stride, padding, dilation, groups))
+                (x, w, stride, padding, dilation, groups), _split_conv)
 
 
 def conv_transpose(x, w, stride, padding, groups, dilation, out_sizes):
     name = _config.forced_algorithm("conv_transpose") or "col2im"
     return _run(CONV_TRANSPOSE, "transposed convolution", name,
-                (x, w, stride, padding, groups, dilation, out_sizes), (x, w, stride, padding, dilation, groups))
+                (x, w, stride, padding, groups, dilation, out_sizes), (x, w, stride, padding, dilation, groups),
+                _split_conv_transpose)
 
 
 def flops(w, out_sizes, n):

@@ -5,7 +5,7 @@ import contextlib
 import threading
 
 _state = threading.local()
-_DEFAULTS = {"workspace_bytes": 64 * 2 ** 20, "algorithm": None, "numba": True}
+_DEFAULTS = {"workspace_bytes": 64 * 2 ** 20, "algorithm": None, "numba": True, "threads": None}
 
 #: algorithm names by operation; ``convforge._algorithms`` holds their implementations and applicability rules
 CONV_ALGORITHMS = ("im2col", "pointwise", "direct", "winograd")
@@ -37,8 +37,30 @@ def numba_enabled() -> bool:
     return bool(_get("numba"))
 
 
+def threads():
+    """Threads per convolution call set by ``config(threads=...)``, or None (automatic)."""
+    return _get("threads")
+
+
+def snapshot() -> dict:
+    """This thread's settings, to apply in worker threads (settings are thread-local)."""
+    return {k: _get(k) for k in _DEFAULTS}
+
+
 @contextlib.contextmanager
-def config(workspace_bytes: int = None, algorithm: str = None, numba: bool = None):
+def restored(settings: dict):
+    old = snapshot()
+    try:
+        for k, v in settings.items():
+            setattr(_state, k, v)
+        yield
+    finally:
+        for k, v in old.items():
+            setattr(_state, k, v)
+
+
+@contextlib.contextmanager
+def config(workspace_bytes: int = None, algorithm: str = None, numba: bool = None, threads: int = None):
     """Temporarily set engine options (per thread).
 
     Args:
@@ -48,6 +70,9 @@ def config(workspace_bytes: int = None, algorithm: str = None, numba: bool = Non
             convolution, ``"col2im"`` for transposed convolution; ``"auto"`` restores automatic selection.  A
             forced algorithm that cannot handle a call raises ValueError saying why.
         numba: False runs the pure-NumPy paths even when Numba is installed.
+        threads: how many threads one call may use (default: the environment variable
+            ``CONVFORGE_NUM_THREADS``, else the CPUs available); the call is split into that many independent
+            parts, each running with a single-threaded BLAS.  1 runs serially with the BLAS's own threads.
 
     >>> import numpy as np, convforge
     >>> from convforge.nn import functional as F
@@ -61,6 +86,8 @@ def config(workspace_bytes: int = None, algorithm: str = None, numba: bool = Non
                          f"{', '.join(map(repr, CONV_ALGORITHMS + CONV_TRANSPOSE_ALGORITHMS))} or 'auto'")
     if workspace_bytes is not None and workspace_bytes <= 0:
         raise ValueError(f"workspace_bytes must be positive, got {workspace_bytes}")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
     old = {k: _get(k) for k in _DEFAULTS}
     try:
         if workspace_bytes is not None:
@@ -69,6 +96,8 @@ def config(workspace_bytes: int = None, algorithm: str = None, numba: bool = Non
             _state.algorithm = None if algorithm == "auto" else algorithm
         if numba is not None:
             _state.numba = bool(numba)
+        if threads is not None:
+            _state.threads = threads
         yield
     finally:
         for k, v in old.items():

@@ -1,7 +1,7 @@
 """Direct convolution for depthwise and thin grouped layers, where a matrix product per group has too little
 work: every output channel accumulates ``w[o, c, t] * shifted input`` over its group's channels and the taps.
 
-With Numba: one parallel job per (sample, output channel), no workspace.  Without: one vectorised step per
+With Numba: one compiled loop over (sample, output channel), no workspace.  Without: one vectorised step per
 kernel tap (a broadcast multiply for depthwise, a small batched product otherwise), batch-tiled so the shifted
 copy stays under the workspace bound.
 """

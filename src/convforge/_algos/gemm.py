@@ -7,8 +7,8 @@ weight ``(O, C*K)`` (one batched product over groups)::
     y    (n, G, Og, P)   = W (G, Og, Cg*K) @ cols
 
 The batch is processed in tiles small enough to stay in cache (and always under the workspace bound); a single
-sample whose windows exceed the bound is tiled along its first output dimension.  With Numba the windows are
-copied by a parallel kernel, otherwise by NumPy from a strided view.
+sample whose windows exceed the bound is tiled along its output dimensions.  The windows are copied by NumPy from
+a strided view (measured faster than a Numba packing loop: NumPy copies whole contiguous rows).
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ import numpy as np
 
 from .. import _config
 from .._engine import _batch_tiles, pad_zeros, window_view
-from . import as_3d, numba_kernels, triple
 
 # A tile of im2col columns this size stays in the last-level cache between packing and the product.
 CACHE_TILE_BYTES = 8 * 2 ** 20
@@ -72,15 +71,8 @@ def _im2col_tile(xp, w, stride, dilation, groups, out_sizes, y):
     g = groups
     k_prod, p_prod = math.prod(kernel), math.prod(out_sizes)
     wmat = w.reshape(g, o_ch // g, cg * k_prod)                         # (G, Og, Cg*K)
-    kernels = numba_kernels(xp.dtype)
-    if kernels is not None:
-        cols = np.empty((n, c * k_prod, p_prod), dtype=xp.dtype)
-        nd = len(kernel)
-        kernels.im2col(as_3d(xp, 2, nd), *triple(kernel, 1), *triple(stride, 1), *triple(dilation, 1), cols)
-        cols = cols.reshape(n, g, cg * k_prod, p_prod)
-    else:
-        win = window_view(xp, kernel, stride, dilation, out_sizes)     # (n, C, *K, *O) view
-        cols = win.reshape(n, g, cg * k_prod, p_prod)                   # copy: (n, G, Cg*K, P)
+    win = window_view(xp, kernel, stride, dilation, out_sizes)         # (n, C, *K, *O) view
+    cols = win.reshape(n, g, cg * k_prod, p_prod)                       # copy: (n, G, Cg*K, P)
     if y.flags.c_contiguous:
         np.matmul(wmat, cols, out=y.reshape(n, g, o_ch // g, p_prod))  # (n, G, Og, P)
     else:

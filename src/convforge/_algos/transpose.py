@@ -4,7 +4,7 @@
     y[..., i*s + t*d] += cols[..., t, i]          (every tap t; then cropped by the padding)
 
 The batch is tiled so ``cols`` and the scatter buffer stay in cache and under the workspace bound.  With Numba
-the scatter is one parallel kernel; without it, one strided NumPy add per tap.
+the scatter is one compiled kernel; without it, one strided NumPy add per tap.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ instead of 144; the channel sums become 36 independent matrix products::
 
 The transforms use fractions (1/4, 1/6, 1/24) and sums of up to 6 values, so float32 results carry a relative
 error of a few 1e-6 (see docs/PERFORMANCE.md); float64 never uses this algorithm.  With Numba the transforms
-are parallel kernels with the F(4, 3) formulas written out; without, NumPy tensordots on a strided view of the tiles.
+are compiled kernels with the F(4, 3) formulas written out; without, NumPy tensordots on a strided view of the tiles.
 """
 from __future__ import annotations
 

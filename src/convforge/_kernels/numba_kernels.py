@@ -2,8 +2,9 @@
 spatial dims, so one compiled function serves every rank.
 
 Conventions: ``xp (N, C, D, H, W)`` is the zero-padded input, ``(sd, sh, sw)`` strides, ``(dd, dh, dw)``
-dilations, ``(kd, kh, kw)`` the kernel.  Kernels never allocate: outputs are passed in (so tracemalloc sees all
-memory), and they are compiled with ``cache=True`` (the first call in a fresh environment compiles, later
+dilations, ``(kd, kh, kw)`` the kernel.  Kernels are serial and release the GIL (``nogil``): parallelism comes from
+``convforge._algos.threads``, which runs independent parts of a call on a few threads.  Kernels allocate
+nothing large: outputs are passed in (so tracemalloc sees all memory), and they are compiled with ``cache=True`` (the first call in a fresh environment compiles, later
 processes load from ``__pycache__``).
 
 Import this module only through :func:`convforge._algos.numba_available`; it raises ImportError without Numba.
@@ -12,60 +13,22 @@ from __future__ import annotations
 
 import numba  # noqa: F401  (kept for numba.config access by callers)
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 _OPTS = dict(cache=True, nogil=True, fastmath=False)
 
 
-@njit(parallel=True, **_OPTS)
-def im2col(xp, kd, kh, kw, sd, sh, sw, dd, dh, dw, cols):
-    """``cols (N, C*K, Do*Ho*Wo)`` from ``xp (N, C, D, H, W)``; row ``c*K + tap``, column = output pixel."""
-    n, c = xp.shape[0], xp.shape[1]
-    do_, ho, wo = _out_dims(cols.shape[2], xp, kd, kh, kw, sd, sh, sw, dd, dh, dw)
-    k = kd * kh * kw
-    if do_ * ho * wo != cols.shape[2] or c * k != cols.shape[1] or n != cols.shape[0]:
-        raise ValueError("im2col: columns buffer does not match the windows of the input")
-    for job in prange(n * c * k):
-        b = job // (c * k)
-        ci = (job // k) % c
-        t = job % k
-        td = t // (kh * kw)
-        th = (t // kw) % kh
-        tw = t % kw
-        row = cols[b, ci * k + t]
-        src = xp[b, ci]
-        pos = 0
-        for od in range(do_):
-            for oh in range(ho):
-                line = src[od * sd + td * dd, oh * sh + th * dh]
-                base = tw * dw
-                if sw == 1:
-                    row[pos:pos + wo] = line[base:base + wo]
-                else:
-                    for ow in range(wo):
-                        row[pos + ow] = line[base + ow * sw]
-                pos += wo
-
-
 @njit(**_OPTS)
-def _out_dims(p, xp, kd, kh, kw, sd, sh, sw, dd, dh, dw):
-    do_ = (xp.shape[2] - dd * (kd - 1) - 1) // sd + 1
-    ho = (xp.shape[3] - dh * (kh - 1) - 1) // sh + 1
-    wo = (xp.shape[4] - dw * (kw - 1) - 1) // sw + 1
-    return do_, ho, wo
-
-
-@njit(parallel=True, **_OPTS)
 def direct_grouped(xp, w, groups, sd, sh, sw, dd, dh, dw, y):
     """Direct convolution ``y (N, O, Do, Ho, Wo) += sum_c,t w[o, c, t] * xp[...]`` (y must start zeroed).
 
-    One parallel job per (sample, output channel); meant for depthwise and thin groups, where a matrix product
+    One job per (sample, output channel); meant for depthwise and thin groups, where a matrix product
     has too little work per call."""
     n = xp.shape[0]
     o_ch, cg, kd, kh, kw = w.shape
     og = o_ch // groups
     do_, ho, wo = y.shape[2], y.shape[3], y.shape[4]
-    for job in prange(n * o_ch):
+    for job in range(n * o_ch):
         b = job // o_ch
         o = job % o_ch
         c0 = (o // og) * cg
@@ -89,12 +52,12 @@ def direct_grouped(xp, w, groups, sd, sh, sw, dd, dh, dw, y):
                                         dst[ow] += wv * line[base + ow * sw]
 
 
-@njit(parallel=True, **_OPTS)
+@njit(**_OPTS)
 def col2im(cols, sd, sh, sw, dd, dh, dw, buf):
     """Scatter-add ``cols (N, O, kd, kh, kw, Di, Hi, Wi)`` into ``buf (N, O, D, H, W)`` (zeroed):
     ``buf[..., i*s + t*d] += cols[..., t, i]`` per spatial dim."""
     n, o_ch, kd, kh, kw, di, hi, wi = cols.shape
-    for job in prange(n * o_ch):
+    for job in range(n * o_ch):
         b = job // o_ch
         o = job % o_ch
         dst = buf[b, o]
@@ -124,13 +87,13 @@ def _at6(m0, m1, m2, m3, m4, m5):
     return (m0 + m1 + m2 + m3 + m4, m1 - m2 + 2 * (m3 - m4), m1 + m2 + 4 * (m3 + m4), m1 - m2 + 8 * (m3 - m4) + m5)
 
 
-@njit(parallel=True, **_OPTS)
+@njit(**_OPTS)
 def winograd_input(xp, ti, tj, v):
     """Winograd F(4x4, 3x3) input transform: ``v[6u + w, c, tile] = (B^T d B)[u, w]`` for every 6x6 input tile
     ``d`` of ``xp (N, C, 4*ti + 2, 4*tj + 2)``; tiles are numbered ``(n*ti + i)*tj + j``.  Rows first (vectors
     along the width), then columns (vectors along the tiles)."""
     n, c, _, width = xp.shape
-    for job in prange(n * c):
+    for job in range(n * c):
         b = job // c
         ci = job % c
         src = xp[b, ci]
@@ -160,12 +123,12 @@ def winograd_input(xp, ti, tj, v):
                     v[6 * u + 5, ci, base + j] = t5
 
 
-@njit(parallel=True, **_OPTS)
+@njit(**_OPTS)
 def winograd_output(mm, ti, tj, y):
     """Winograd F(4x4, 3x3) output transform: ``y[n, o, 4i:4i+4, 4j:4j+4] = A^T M A`` for the tile
     ``M[u, w] = mm[6u + w, o, tile]``, cropped to ``y (N, O, Ho, Wo)``."""
     n, o_ch, ho, wo = y.shape
-    for job in prange(n * o_ch):
+    for job in range(n * o_ch):
         b = job // o_ch
         o = job % o_ch
         dst = y[b, o]
