@@ -10,6 +10,8 @@ import numpy as np
 from . import _canon, _engine, shapes
 
 _ALLOWED_KINDS = "fciu"   # float, complex, signed and unsigned int
+_CONV_LAYOUT = "(out_channels, in_channels/groups, *kernel)"
+_TRANSPOSED_LAYOUT = "(in_channels, out_channels/groups, *kernel)"
 
 
 def as_array(value, name: str) -> np.ndarray:
@@ -46,10 +48,10 @@ def _batch(x, n_spatial: int, op: str):
                      f"but got input of size: {_fmt(x.shape)}")
 
 
-def _check_weight(w, n_spatial, op):
+def _check_weight(w, n_spatial, op, layout=_CONV_LAYOUT):
     if w.ndim != n_spatial + 2:
-        raise ValueError(f"{op}: weight must be {n_spatial + 2}-D (out_channels, in_channels/groups, "
-                         f"*kernel) for {n_spatial} spatial dims, got weight of size {_fmt(w.shape)}")
+        raise ValueError(f"{op}: weight must be {n_spatial + 2}-D {layout} for {n_spatial} spatial dims, got "
+                         f"weight of size {_fmt(w.shape)}")
     if any(k <= 0 for k in w.shape[2:]):
         raise ValueError(f"{op}: kernel sizes must be positive, got weight of size {_fmt(w.shape)}")
 
@@ -77,7 +79,7 @@ def _check_bias(b, out_ch, op):
                          f"got {tuple(b.shape)}")
 
 
-def _spatial_args(n, w, stride, dilation):
+def _spatial_args(n, stride, dilation):
     stride = _canon.ntuple(stride, n, "stride", minimum=1)
     dilation = _canon.ntuple(dilation, n, "dilation", minimum=1)
     return stride, dilation
@@ -94,21 +96,31 @@ def _check_kernel_fits(sizes, kernel, padding, dilation, op, what="input"):
             f"{tuple(padding)}); use a larger input, more padding or a smaller kernel/dilation")
 
 
-def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, n_spatial=None,
-                op="conv"):
-    """Validated N-d convolution. ``n_spatial`` None means: infer from the weight."""
+def prepare(input, weight, bias, stride, dilation, groups, n_spatial, op, layout=_CONV_LAYOUT):
+    """Shared prologue of every entry point: arrays, dtypes, rank (``n_spatial`` None: from the weight), batch
+    dimension, groups, stride and dilation.
+
+    Returns ``(x, w, b, unbatched, n_spatial, stride, dilation, groups)`` with ``x`` batched."""
     x = as_array(input, "input")
     w = as_array(weight, "weight")
     b = as_array(bias, "bias")
     if n_spatial is None:
         if w.ndim < 3:
-            raise ValueError(f"{op}: weight must have at least 3 dims (out, in/groups, *kernel), got {_fmt(w.shape)}")
+            raise ValueError(f"{op}: weight must have at least 3 dims {layout}, got {_fmt(w.shape)}")
         n_spatial = w.ndim - 2
-    _check_weight(w, n_spatial, op)
+    _check_weight(w, n_spatial, op, layout)
     check_dtypes(x, w, b, op)
     x, unbatched = _batch(x, n_spatial, op)
     groups = _check_groups(groups)
-    stride, dilation = _spatial_args(n_spatial, w, stride, dilation)
+    stride, dilation = _spatial_args(n_spatial, stride, dilation)
+    return x, w, b, unbatched, n_spatial, stride, dilation, groups
+
+
+def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, n_spatial=None,
+                op="conv"):
+    """Validated N-d convolution. ``n_spatial`` None means: infer from the weight."""
+    x, w, b, unbatched, n_spatial, stride, dilation, groups = prepare(
+        input, weight, bias, stride, dilation, groups, n_spatial, op, _CONV_LAYOUT)
     pad_spec = _canon.canonical_padding(padding, n_spatial)
     out_ch, cg = w.shape[:2]
     if out_ch % groups:
@@ -152,18 +164,8 @@ def transpose_output_padding(in_sizes, kernel, stride, padding, dilation, output
 def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                           *, output_size=None, n_spatial=None, op="conv_transpose"):
     """Validated N-d transposed convolution."""
-    x = as_array(input, "input")
-    w = as_array(weight, "weight")
-    b = as_array(bias, "bias")
-    if n_spatial is None:
-        if w.ndim < 3:
-            raise ValueError(f"{op}: weight must have at least 3 dims (in, out/groups, *kernel), got {_fmt(w.shape)}")
-        n_spatial = w.ndim - 2
-    _check_weight(w, n_spatial, op)
-    check_dtypes(x, w, b, op)
-    x, unbatched = _batch(x, n_spatial, op)
-    groups = _check_groups(groups)
-    stride, dilation = _spatial_args(n_spatial, w, stride, dilation)
+    x, w, b, unbatched, n_spatial, stride, dilation, groups = prepare(
+        input, weight, bias, stride, dilation, groups, n_spatial, op, _TRANSPOSED_LAYOUT)
     pads = _canon.canonical_padding(padding, n_spatial, allow_strings=False)
     in_ch, og = w.shape[:2]
     if in_ch % groups:

@@ -82,7 +82,7 @@ def _validate(op, input_shape, weight_shape, grad_output, stride, padding, dilat
     if unbatched:
         gy = gy[None]
     groups = _api._check_groups(groups)
-    stride, dilation = _api._spatial_args(n, None, stride, dilation)
+    stride, dilation = _api._spatial_args(n, stride, dilation)
     spec = _canon.canonical_padding(padding, n, allow_strings=not transposed)
     in_sizes, kernel = x_shape[2:], tuple(weight_shape[2:])
     first, second = weight_shape[:2]
