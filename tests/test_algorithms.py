@@ -241,3 +241,66 @@ def test_forced_conv_algorithm_leaves_transposed_automatic():
     with convforge.config(algorithm="winograd"):
         y = F.conv_transpose2d(np.ones((1, 2, 3, 3)), np.ones((2, 1, 3, 3)))
     assert y.shape == (1, 1, 5, 5) and _algorithms.last_choice() == "col2im"
+
+
+# ------------------------------------------------------------------------------------------ threads
+
+@pytest.mark.parametrize("threads", [2, 3])
+@HYP
+@given(cfg=conv_configs(max_size=9), seed=st.integers(0, 2 ** 16), data=st.data())
+def test_split_into_parts_matches_torch(threads, cfg, seed, data):
+    """Every way a call is split over threads (batch, output rows, groups, output channels) is exact."""
+    x, w, b = cfg.arrays(np.random.default_rng(seed), np.float64)
+    algorithm = data.draw(st.sampled_from(["im2col", "direct", "auto"]))
+    old = _algorithms.MIN_PARALLEL_MACS
+    _algorithms.MIN_PARALLEL_MACS = 0
+    try:
+        with convforge.config(threads=threads, algorithm=algorithm, workspace_bytes=data.draw(WORKSPACES)):
+            y = F.conv(x, w, b, cfg.stride, cfg.padding, cfg.dilation, cfg.groups)
+    finally:
+        _algorithms.MIN_PARALLEL_MACS = old
+    check_rel(y, torch_conv(cfg, x, w, b), 1e-10, f"{algorithm} in {threads} parts")
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@HYP
+@given(cfg=conv_configs(transposed=True, per_side=False, max_size=9), seed=st.integers(0, 2 ** 16))
+def test_transposed_split_into_parts_matches_torch(threads, cfg, seed):
+    x, w, b = cfg.arrays(np.random.default_rng(seed), np.float64, transposed=True)
+    p = tuple(lo for lo, _ in cfg.padding)
+    old = _algorithms.MIN_PARALLEL_MACS
+    _algorithms.MIN_PARALLEL_MACS = 0
+    try:
+        with convforge.config(threads=threads):
+            y = F.conv_transpose(x, w, b, cfg.stride, p, cfg.output_padding, cfg.groups, cfg.dilation)
+    finally:
+        _algorithms.MIN_PARALLEL_MACS = old
+    check_rel(y, torch_conv_transpose(cfg, x, w, b), 1e-10, f"col2im in {threads} parts")
+
+
+def test_winograd_row_parts_and_blas_threads_restored():
+    from convforge._algos import threads as th
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 16, 21, 19)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    exact = tF.conv2d(to_torch(x.astype(np.float64)), to_torch(w.astype(np.float64)), padding=1).numpy()
+    blas = th._find_openblas()
+    before = blas[0]() if blas else None
+    calls = []
+    real = th.run_parts
+    old = _algorithms.MIN_PARALLEL_MACS
+    _algorithms.MIN_PARALLEL_MACS = 0
+    th.run_parts = lambda parts: calls.append(len(parts)) or real(parts)
+    try:
+        with convforge.config(threads=2, algorithm="winograd"):
+            y = F.conv2d(x, w, None, 1, 1)
+    finally:
+        th.run_parts = real
+        _algorithms.MIN_PARALLEL_MACS = old
+    assert calls == [2]
+    check_rel(y, exact, 1e-4, "winograd in row parts")
+    if blas:
+        assert blas[0]() == before
+    with pytest.raises(ValueError, match=r"threads must be a positive int, got 0"):
+        with convforge.config(threads=0):
+            pass

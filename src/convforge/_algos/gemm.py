@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .. import _config
 from .._engine import _batch_tiles, pad_zeros, window_view
@@ -50,7 +51,8 @@ def im2col(x, w, stride, padding, dilation, groups, out_sizes):
     kernel = w.shape[2:]
     k_prod, p_prod = math.prod(kernel), math.prod(out_sizes)
     padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
-    per_sample = c * (k_prod * p_prod + math.prod(padded)) * x.itemsize    # columns + padded copy
+    per_sample = (unfold_elements(c, o_ch, kernel, stride, dilation, groups, out_sizes)
+                  + c * math.prod(padded)) * x.itemsize                    # columns + padded copy
     limit = _config.workspace_limit(n * o_ch * p_prod * x.itemsize)
     y = np.empty((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
     if per_sample > limit and out_sizes[0] > 1:
@@ -63,8 +65,52 @@ def im2col(x, w, stride, padding, dilation, groups, out_sizes):
     return y
 
 
+def uses_slabs(kernel, stride, dilation, groups):
+    """3-D kernels deeper than their depth stride: unfold each input depth slice once (see :func:`_slab_tile`)."""
+    return len(kernel) == 3 and groups == 1 and dilation[0] == 1 and kernel[0] > stride[0]
+
+
+def unfold_elements(c, o_ch, kernel, stride, dilation, groups, out_sizes):
+    """Workspace elements (columns, plus the product buffer of the slab path) of one sample's ``out_sizes``."""
+    if uses_slabs(kernel, stride, dilation, groups):
+        depth = (out_sizes[0] - 1) * stride[0] + kernel[0]
+        plane = math.prod(out_sizes[1:])
+        return depth * c * math.prod(kernel[1:]) * plane + o_ch * math.prod(out_sizes)
+    return c * math.prod(kernel) * math.prod(out_sizes)
+
+
+def _slab_tile(xp, w, stride, dilation, out_sizes, y):
+    """3-D im2col that unfolds every input depth slice only once (over the height/width taps), instead of once
+    per depth tap: output depth ``od`` is one product with ``kd`` consecutive unfolded slices, which lie next to
+    each other in memory (a view, no copy)::
+
+        cols (n, Dused, C*kh*kw, Ho*Wo)                                unfolded depth slices
+        y[:, :, od] = W' (O, kd*C*kh*kw) @ cols[:, od*sd : od*sd + kd]  W' = w with the depth tap outermost
+    """
+    n, c = xp.shape[:2]
+    o_ch = w.shape[0]
+    kd, kh, kw = w.shape[2:]
+    sd, sh, sw = stride
+    _, dh, dw = dilation
+    do_, ho, wo = out_sizes
+    used = (do_ - 1) * sd + kd
+    st = xp.strides
+    win = as_strided(xp, shape=(n, used, c, kh, kw, ho, wo),
+                     strides=(st[0], st[2], st[1], st[3] * dh, st[4] * dw, st[3] * sh, st[4] * sw),
+                     writeable=False)                                   # (n, D, C, kh, kw, Ho, Wo) view
+    cols = win.reshape(n, used, c * kh * kw, ho * wo)                  # copy
+    wmat = w.transpose(0, 2, 1, 3, 4).reshape(o_ch, kd * c * kh * kw)  # (O, kd*C*kh*kw)
+    out = np.empty((n, do_, o_ch, ho * wo), dtype=xp.dtype)
+    for od in range(do_):
+        slab = cols[:, od * sd:od * sd + kd].reshape(n, kd * c * kh * kw, ho * wo)   # view
+        np.matmul(wmat, slab, out=out[:, od])                          # (n, O, Ho*Wo)
+    y[...] = out.transpose(0, 2, 1, 3).reshape(y.shape)
+
+
 def _im2col_tile(xp, w, stride, dilation, groups, out_sizes, y):
     """``y (n, O, *out) = W @ cols(xp)`` for one tile ``xp (n, C, *padded)``."""
+    if uses_slabs(w.shape[2:], stride, dilation, groups):
+        return _slab_tile(xp, w, stride, dilation, out_sizes, y)
     n, c = xp.shape[:2]
     o_ch, cg = w.shape[:2]
     kernel = w.shape[2:]
@@ -88,8 +134,12 @@ def _im2col_rows(x, w, stride, padding, dilation, groups, out_sizes, limit, y):
     s0, d0 = stride[0], dilation[0]
     span0 = d0 * (kernel[0] - 1) + 1
     rest_padded = math.prod(i + lo + hi for i, (lo, hi) in zip(x.shape[3:], padding[1:]))
-    per_row = ((c * k_prod + o_ch) * rest_out + c * s0 * rest_padded) * x.itemsize   # cols, product, band
-    fixed = c * span0 * rest_padded * x.itemsize
+    if uses_slabs(kernel, stride, dilation, groups):      # each output depth row adds s0 unfolded slices
+        per_row = ((c * math.prod(kernel[1:]) * s0 + 2 * o_ch) * rest_out + c * s0 * rest_padded) * x.itemsize
+        fixed = (c * math.prod(kernel[1:]) * kernel[0] * rest_out + c * span0 * rest_padded) * x.itemsize
+    else:
+        per_row = ((c * k_prod + o_ch) * rest_out + c * s0 * rest_padded) * x.itemsize   # cols, product, band
+        fixed = c * span0 * rest_padded * x.itemsize
     rows = max(1, int((limit - fixed) // max(per_row, 1)))
     lo0 = padding[0][0]
     for r0 in range(0, out_sizes[0], rows):
@@ -106,7 +156,8 @@ def _im2col_blocks(xp, w, stride, dilation, groups, out_sizes, limit, y, dim):
     columns of the whole region exceed ``limit``."""
     c, o_ch = xp.shape[1], w.shape[0]
     k_prod = math.prod(w.shape[2:])
-    cost = (c * k_prod + o_ch) * math.prod(out_sizes) * xp.itemsize
+    cost = (unfold_elements(c, o_ch, w.shape[2:], stride, dilation, groups, out_sizes)
+            + o_ch * math.prod(out_sizes)) * xp.itemsize
     if cost <= limit or dim >= len(out_sizes) or out_sizes[dim] == 1 and dim + 1 >= len(out_sizes):
         _im2col_tile(np.ascontiguousarray(xp), w, stride, dilation, groups, out_sizes, y)
         return
