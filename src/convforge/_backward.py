@@ -46,6 +46,7 @@ import math
 import numpy as np
 
 from . import _config, _engine
+from ._algos import threads as _threads
 
 _ALL = (True, True, True)
 
@@ -75,9 +76,31 @@ def conv_weight_grad(input, grad_output, kernel, stride, padding, dilation, grou
     gw = np.zeros((g, og, cg * k_prod), dtype=cdt)
     if n > 0 and math.prod(gy.shape[2:]) > 0 and c > 0:
         xp = _engine.pad_zeros(x, padding)
-        for xs, gys in _weight_grad_tiles(xp, gy, kernel, stride, dilation, gw.nbytes):
-            gw += _weight_grad_tile(xs, gys, kernel, stride, dilation, g)
+        parts = _weight_grad_parts(xp, gy, kernel, stride, dilation, g, gw.nbytes)
+        for part in _threads.run_parts(parts) if len(parts) > 1 else [parts[0]()]:
+            gw += part
     return gw.reshape((o_ch, cg) + kernel).astype(out_dtype, copy=False)
+
+
+def _weight_grad_parts(xp, gy, kernel, stride, dilation, g, gw_bytes):
+    """Independent partial sums of the weight gradient: batch chunks run on separate threads (with a
+    single-threaded BLAS, see ``_algos.threads``), each over its own workspace share."""
+    n = xp.shape[0]
+    t = _threads.thread_count()
+    macs = gy.size * (xp.shape[1] // g) * math.prod(kernel)
+    chunks = t if t > 1 and n >= t and macs >= 8_000_000 else 1
+    step = -(-n // chunks)
+    limit = _config.workspace_limit(gw_bytes)
+
+    def part(a, z):
+        def run():
+            acc = np.zeros((g, gy.shape[1] // g, (xp.shape[1] // g) * math.prod(kernel)), dtype=xp.dtype)
+            with _config.config(workspace_bytes=max(1, limit // chunks)):
+                for xs, gys in _weight_grad_tiles(xp[a:z], gy[a:z], kernel, stride, dilation, gw_bytes):
+                    acc += _weight_grad_tile(xs, gys, kernel, stride, dilation, g)
+            return acc
+        return run
+    return [part(a, min(a + step, n)) for a in range(0, n, step)]
 
 
 def _weight_grad_tile(xp, gy, kernel, stride, dilation, g):
