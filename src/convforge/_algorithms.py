@@ -86,7 +86,7 @@ def choose_conv(x, w, stride, padding, dilation, groups, out_sizes):
     if all(k == 1 for k in kernel):
         return "pointwise"
     fast_dtype = x.dtype in (np.float32, np.float64)
-    if groups > 1 and cg == 1 and fast_dtype and numba_kernels(x.dtype) is not None:
+    if groups > 1 and cg == 1 and fast_dtype and len(kernel) <= 3 and numba_kernels(x.dtype) is not None:
         return "direct"
     if "winograd" in _available and _why_not_winograd(x, w, stride, padding, dilation, groups) is None \
             and groups == 1 and cg >= 16 and o_ch >= 16 and min(out_sizes) >= 20:

@@ -23,7 +23,7 @@ def direct(x, w, stride, padding, dilation, groups, out_sizes):
     kernel = w.shape[2:]
     nd = len(kernel)
     y = np.zeros((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
-    kernels = numba_kernels(x.dtype)
+    kernels = numba_kernels(x.dtype) if len(w.shape) <= 5 else None    # kernels cover 1 to 3 spatial dims
     if kernels is None:
         return _direct_numpy(x, w, stride, padding, dilation, groups, out_sizes, y)
     padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))

@@ -34,7 +34,7 @@ def col2im(x, w, stride, padding, groups, dilation, out_sizes):
     y = np.empty((n, g * og) + tuple(out_sizes), dtype=x.dtype)
     per_sample = (g * og * k_prod * p_in + g * og * math.prod(full)) * x.itemsize
     limit = _config.workspace_limit(y.nbytes)
-    kernels = numba_kernels(x.dtype)
+    kernels = numba_kernels(x.dtype) if len(w.shape) <= 5 else None    # kernels cover 1 to 3 spatial dims
     crop = (slice(None), slice(None)) + tuple(slice(l, l + o) for l, o in zip(lo, out_sizes))
     for a, z in _batch_tiles(n, per_sample, min(limit, max(CACHE_TILE_BYTES, per_sample))):
         xs = x[a:z].reshape(z - a, g, cg, p_in)
