@@ -28,6 +28,12 @@ if "--threads" in sys.argv:
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
              "CONVFORGE_NUM_THREADS"):
     os.environ[_var] = THREADS
+# The benchmark machine exports OPENBLAS_CORETYPE=Haswell (AVX2 kernels); --blas-autodetect drops it so that
+# OpenBLAS picks its own kernels (AVX-512 there: about twice the single-thread sgemm throughput).
+BLAS_CORETYPE = os.environ.get("OPENBLAS_CORETYPE")
+if "--blas-autodetect" in sys.argv:
+    os.environ.pop("OPENBLAS_CORETYPE", None)
+    BLAS_CORETYPE = None
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -257,6 +263,7 @@ def markdown(rows, backward):
 
 def machine():
     info = {"python": platform.python_version(), "numpy": np.__version__, "threads": THREADS,
+            "OPENBLAS_CORETYPE": BLAS_CORETYPE,
             "torch": torch and torch.__version__, "onnxruntime": ort and ort.__version__}
     try:
         import numba
@@ -277,6 +284,8 @@ def main(argv=None):
     p.add_argument("--only", default=None, help="only layers whose name contains this substring")
     p.add_argument("--no-onnxruntime", dest="onnxruntime", action="store_false")
     p.add_argument("--threads", type=int, default=int(THREADS), help="threads for every library (default 2)")
+    p.add_argument("--blas-autodetect", action="store_true",
+                   help="unset OPENBLAS_CORETYPE so OpenBLAS chooses its kernels for this CPU")
     p.add_argument("--min-time", type=float, default=None, help="seconds of timed runs per library and layer")
     p.add_argument("--max-runs", type=int, default=None)
     p.add_argument("--markdown", default=None, help="write the table as Markdown to this file")
