@@ -14,7 +14,7 @@ from conftest import assert_close, to_torch, torch
 from _configs import conv_configs
 
 tF = torch.nn.functional
-HYP = settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+HYP = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                          HealthCheck.filter_too_much])
 
 
