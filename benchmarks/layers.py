@@ -6,7 +6,7 @@ Each entry is a :class:`Layer`: ``transposed`` layers use the transposed-weight 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Tuple
 
 

@@ -48,7 +48,6 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from layers import SUITE  # noqa: E402
 
-import convforge  # noqa: E402
 from convforge import _algorithms  # noqa: E402
 from convforge.nn import functional as F  # noqa: E402
 
@@ -60,7 +59,7 @@ except ImportError:  # pragma: no cover
     torch = None
 
 try:
-    import onnx  # noqa: E402
+    import onnx  # noqa: E402,F401  (the ONNX model is built in _ort_forward)
     import onnxruntime as ort  # noqa: E402
 except ImportError:  # pragma: no cover
     ort = None
@@ -99,7 +98,6 @@ def _ort_forward(layer, x, w, b):
     if ort is None:
         return None
     from onnx import TensorProto, helper, numpy_helper
-    n = len(layer.size)
     op = "ConvTranspose" if layer.transposed else "Conv"
     attrs = dict(kernel_shape=list(layer.kernel), strides=list(layer.stride), dilations=list(layer.dilation),
                  pads=list(layer.padding) * 2, group=layer.groups)
@@ -121,7 +119,6 @@ def _ort_forward(layer, x, w, b):
         print(f"  onnxruntime cannot run {layer.name}: {exc}", file=sys.stderr)
         return None
     return lambda: sess.run(None, {"x": x})
-    del n
 
 
 def _time_once(fn):

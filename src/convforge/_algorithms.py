@@ -203,8 +203,3 @@ def conv_transpose(x, w, stride, padding, groups, dilation, out_sizes):
     return _run(CONV_TRANSPOSE, "transposed convolution", name,
                 (x, w, stride, padding, groups, dilation, out_sizes), (x, w, stride, padding, dilation, groups),
                 _split_conv_transpose)
-
-
-def flops(w, out_sizes, n):
-    """Multiply-adds of a convolution (for benchmarks)."""
-    return n * w.shape[0] * math.prod(out_sizes) * w.shape[1] * math.prod(w.shape[2:])

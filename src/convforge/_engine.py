@@ -4,28 +4,27 @@ Everything here takes canonical, validated arguments (see ``_api``):
 ``x (N, C, *S)`` batched, weight ``(O, C/g, *K)`` (transposed: ``(C, O/g, *K)``), ``stride``/``dilation``/
 ``output_padding`` int tuples, ``padding`` a tuple of ``(lo, hi)`` pairs.
 
-Forward convolution is im2col + one batched matrix product over ``(N, G)``::
+The computation itself is done by one of several algorithms chosen per call in ``convforge._algorithms``
+(implementations in ``convforge._algos``): ``pointwise`` (1x1), ``im2col`` (windows + one batched matrix
+product over ``(N, G)``), ``direct`` (depthwise, Numba), ``winograd`` (float32 3x3) and, for transposed
+convolution, ``col2im`` (one product, then a scatter-add over kernel taps).  The basic forms::
 
     cols (N, G, Cg*K, P)  = windows of the zero-padded input          (P = prod(out spatial), K = prod(kernel))
     y    (N, G, Og, P)    = W (G, Og, Cg*K) @ cols (N, G, Cg*K, P)
 
-Transposed convolution is the adjoint: one product then a scatter-add (col2im) over kernel taps::
-
-    cols (N, G, Og*K, Pin) = W^T (G, Og*K, Cg) @ x (N, G, Cg, Pin)
+    cols (N, G, Og*K, Pin) = W^T (G, Og*K, Cg) @ x (N, G, Cg, Pin)    (transposed)
     y[..., t*d + j*s] += cols[..., t, j]   for every tap t, cropped by the padding
 
-Workspace is bounded: the batch (and if needed the first output dimension) is processed in tiles so that an
-im2col buffer stays below :func:`convforge.config` ``workspace_limit`` (default max(64 MiB, output size)).
+Workspace is bounded: every algorithm works in tiles so that its extra memory stays below
+:func:`convforge.config` ``workspace_limit`` (default max(64 MiB, output size)); see docs/PERFORMANCE.md.
 """
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import _config
 
 
 def compute_dtype(dtype) -> np.dtype:
@@ -83,46 +82,6 @@ def conv_forward(x, w, b, stride, padding, dilation, groups, out_sizes=None):
     return y.astype(out_dtype, copy=False)
 
 
-def conv_im2col(x, w, stride, padding, dilation, groups, out_sizes):
-    n, c = x.shape[:2]
-    o_ch, cg = w.shape[:2]
-    kernel = w.shape[2:]
-    g, og = groups, o_ch // groups
-    k_prod, p_prod = math.prod(kernel), math.prod(out_sizes)
-    xp = pad_zeros(x, padding)
-    wmat = w.reshape(g, og, cg * k_prod)                                # (G, Og, Cg*K)
-    y = np.empty((n, g, og, p_prod), dtype=x.dtype)
-    per_sample = c * k_prod * p_prod * x.itemsize
-    limit = _config.workspace_limit(n * o_ch * p_prod * x.itemsize)
-    if per_sample > limit and len(out_sizes) > 0 and out_sizes[0] > 1:
-        return _conv_im2col_rows(xp, w, stride, dilation, groups, out_sizes, limit)
-    for a, z in _batch_tiles(n, per_sample, limit):
-        win = window_view(xp[a:z], kernel, stride, dilation, out_sizes)  # (n, C, *K, *O) view
-        cols = win.reshape(z - a, g, cg * k_prod, p_prod)                # copy: (n, G, Cg*K, P)
-        np.matmul(wmat, cols, out=y[a:z])                                # (n, G, Og, P)
-    return y.reshape((n, o_ch) + tuple(out_sizes))
-
-
-def _conv_im2col_rows(xp, w, stride, dilation, groups, out_sizes, limit):
-    # one sample's im2col is over the limit: tile along the first output dimension too
-    n = xp.shape[0]
-    kernel = w.shape[2:]
-    rest = math.prod(out_sizes[1:])
-    per_row = xp.shape[1] * math.prod(kernel) * rest * xp.itemsize
-    rows = max(1, int(limit // max(per_row, 1)))
-    y = np.empty((n, w.shape[0]) + tuple(out_sizes), dtype=xp.dtype)
-    s0, d0 = stride[0], dilation[0]
-    span0 = d0 * (kernel[0] - 1) + 1
-    for bi in range(n):
-        for r0 in range(0, out_sizes[0], rows):
-            r1 = min(r0 + rows, out_sizes[0])
-            sub = xp[bi:bi + 1, :, r0 * s0:(r1 - 1) * s0 + span0]
-            part = conv_im2col(sub, w, stride, ((0, 0),) * len(kernel), dilation, groups,
-                               (r1 - r0,) + tuple(out_sizes[1:]))
-            y[bi:bi + 1, :, r0:r1] = part
-    return y
-
-
 def conv_transpose_forward(x, w, b, stride, padding, output_padding, groups, dilation, out_sizes=None):
     """Transposed convolution of canonical arguments. Returns ``(N, O, *out)`` in ``x.dtype``."""
     from . import _algorithms, shapes
@@ -142,31 +101,3 @@ def conv_transpose_forward(x, w, b, stride, padding, output_padding, groups, dil
     if b is not None:
         y += b.astype(cdt, copy=False).reshape((1, -1) + (1,) * len(kernel))
     return y.astype(out_dtype, copy=False)
-
-
-def conv_transpose_col2im(x, w, stride, padding, groups, dilation, out_sizes):
-    n, c = x.shape[:2]
-    og = w.shape[1]
-    kernel, in_sizes = w.shape[2:], x.shape[2:]
-    g, cg = groups, c // groups
-    k_prod, p_in = math.prod(kernel), math.prod(in_sizes)
-    wt = w.reshape(g, cg, og * k_prod).transpose(0, 2, 1)              # (G, Og*K, Cg)
-    # buffer covering every scatter target and the requested output window
-    lo = tuple(p[0] for p in padding)
-    full = tuple(max((i - 1) * s + d * (k - 1) + 1, l + o)
-                 for i, s, d, k, l, o in zip(in_sizes, stride, dilation, kernel, lo, out_sizes))
-    y = np.empty((n, g * og) + tuple(out_sizes), dtype=x.dtype)
-    per_sample = (g * og * k_prod * p_in + g * og * math.prod(full)) * x.itemsize
-    limit = _config.workspace_limit(y.nbytes)
-    for a, z in _batch_tiles(n, per_sample, limit):
-        xs = x[a:z].reshape(z - a, g, cg, p_in)
-        cols = np.matmul(wt, xs)                                        # (n, G, Og*K, Pin)
-        cols = cols.reshape((z - a, g * og) + tuple(kernel) + tuple(in_sizes))
-        buf = np.zeros((z - a, g * og) + full, dtype=x.dtype)
-        for tap in itertools.product(*(range(k) for k in kernel)):
-            target = (slice(None), slice(None)) + tuple(
-                slice(t * d, t * d + (i - 1) * s + 1, s) for t, d, i, s in zip(tap, dilation, in_sizes, stride))
-            buf[target] += cols[(slice(None), slice(None)) + tap]
-        crop = (slice(None), slice(None)) + tuple(slice(l, l + o) for l, o in zip(lo, out_sizes))
-        y[a:z] = buf[crop]
-    return y

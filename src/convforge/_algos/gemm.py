@@ -49,7 +49,7 @@ def im2col(x, w, stride, padding, dilation, groups, out_sizes):
     n, c = x.shape[:2]
     o_ch = w.shape[0]
     kernel = w.shape[2:]
-    k_prod, p_prod = math.prod(kernel), math.prod(out_sizes)
+    p_prod = math.prod(out_sizes)
     padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
     per_sample = (unfold_elements(c, o_ch, kernel, stride, dilation, groups, out_sizes)
                   + c * math.prod(padded)) * x.itemsize                    # columns + padded copy

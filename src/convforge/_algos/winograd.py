@@ -14,8 +14,6 @@ are compiled kernels with the F(4, 3) formulas written out; without, NumPy tenso
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 

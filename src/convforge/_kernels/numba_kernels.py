@@ -11,7 +11,6 @@ Import this module only through :func:`convforge._algos.numba_available`; it rai
 """
 from __future__ import annotations
 
-import numba  # noqa: F401  (kept for numba.config access by callers)
 import numpy as np
 from numba import njit
 
