@@ -85,3 +85,23 @@ def test_default_bound_is_64_mib_or_the_output():
     assert _config.workspace_limit(100 * 2 ** 20) == 100 * 2 ** 20
     with convforge.config(workspace_bytes=2 ** 20):
         assert _config.workspace_limit(10) == 2 ** 20
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 24, 24), (1, 8, 48, 48)])      # batch parts, row-band parts
+def test_threaded_parts_share_the_bound(shape):
+    from convforge import _algorithms as A
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((2, 8, 3, 3))
+    budget = 256 * 1024
+    old = A.MIN_PARALLEL_MACS
+    A.MIN_PARALLEL_MACS = 0
+    try:
+        with convforge.config(workspace_bytes=budget, threads=2, algorithm="im2col"):
+            F.conv2d(x, w, None, 1, 1)
+            extra, y = peak_extra(lambda: F.conv2d(x, w, None, 1, 1))
+    finally:
+        A.MIN_PARALLEL_MACS = old
+    bound = max(budget, y.nbytes)
+    assert x.shape[1] * 9 * y[0, 0].size * x.shape[0] * 8 > 2 * bound
+    assert extra <= bound + SLACK, f"threaded im2col: extra {extra} > bound {bound}"

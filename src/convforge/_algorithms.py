@@ -126,12 +126,15 @@ def _split_conv(name, fn, x, w, stride, padding, dilation, groups, out_sizes):
     y = np.empty((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
     limit = _config.workspace_limit(y.nbytes)
     padded_bytes = c * math.prod(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding)) * n * x.itemsize
-    jobs = []
+    if y.nbytes > limit // 2:      # the parts' results are extra memory too: keep the call under the bound
+        return fn(x, w, stride, padding, dilation, groups, out_sizes)
+    jobs, band_copies = [], 0
     if n >= t:
         for a, z in _even(n, t):
             jobs.append(((slice(a, z),), lambda a=a, z=z: fn(x[a:z], w, stride, padding, dilation, groups,
                                                               out_sizes)))
-    elif out_sizes[0] >= 2 * t and padded_bytes <= limit // 2:
+    elif out_sizes[0] >= 2 * t and padded_bytes + y.nbytes <= limit // 2:
+        band_copies = padded_bytes
         s0, d0, k0, lo0 = stride[0], dilation[0], w.shape[2], padding[0][0]
         span0 = d0 * (k0 - 1) + 1
         zero = ((0, 0),) * len(out_sizes)
@@ -153,7 +156,7 @@ def _split_conv(name, fn, x, w, stride, padding, dilation, groups, out_sizes):
                          lambda o0=o0, o1=o1: fn(x, w[o0:o1], stride, padding, dilation, 1, out_sizes)))
     else:
         return fn(x, w, stride, padding, dilation, groups, out_sizes)
-    return _gather(jobs, y, limit)
+    return _gather(jobs, y, limit - y.nbytes - band_copies)
 
 
 def _split_conv_transpose(name, fn, x, w, stride, padding, groups, dilation, out_sizes):
@@ -165,6 +168,9 @@ def _split_conv_transpose(name, fn, x, w, stride, padding, groups, dilation, out
     if t == 1 or macs < MIN_PARALLEL_MACS:
         return fn(x, w, stride, padding, groups, dilation, out_sizes)
     y = np.empty((n, og * groups) + tuple(out_sizes), dtype=x.dtype)
+    limit = _config.workspace_limit(y.nbytes)
+    if y.nbytes > limit // 2:      # the parts' results are extra memory too: keep the call under the bound
+        return fn(x, w, stride, padding, groups, dilation, out_sizes)
     jobs = []
     if n >= t:
         for a, z in _even(n, t):
@@ -176,12 +182,13 @@ def _split_conv_transpose(name, fn, x, w, stride, padding, groups, dilation, out
                          lambda o0=o0, o1=o1: fn(x, w[:, o0:o1], stride, padding, 1, dilation, out_sizes)))
     else:
         return fn(x, w, stride, padding, groups, dilation, out_sizes)
-    return _gather(jobs, y, _config.workspace_limit(y.nbytes))
+    return _gather(jobs, y, limit - y.nbytes)
 
 
-def _gather(jobs, y, limit):
-    """Run the parts, each with an equal share of the workspace, and write their results into ``y``."""
-    share = max(1, limit // len(jobs))
+def _gather(jobs, y, budget):
+    """Run the parts, each with an equal share of ``budget`` (the workspace left after the parts' results and
+    band copies), and write their results into ``y``."""
+    share = max(1, budget // len(jobs))
 
     def job(where, fn):
         def run():
