@@ -263,7 +263,7 @@ def test_pooling_errors():
         nn.AvgPool1d(2, padding=2)
     with pytest.raises(ValueError, match=r"kernel_size \(9, 9\).*output size is too small"):
         nn.MaxPool2d(9)(np.zeros((1, 1, 8, 8)))
-    with pytest.raises(ValueError, match=r"expected 3D \(unbatched\) or 4D \(batched\) input.*\[8, 8\]"):
+    with pytest.raises(ValueError, match=r"Expected 3D \(unbatched\) or 4D \(batched\) input to AvgPool2d.*\[8, 8\]"):
         nn.AvgPool2d(2)(np.zeros((8, 8)))
     with pytest.raises(ValueError, match=r"kernel_size must be an int or a sequence of 2 ints"):
         nn.MaxPool2d((2, 2, 2))

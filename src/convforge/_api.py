@@ -161,6 +161,15 @@ def transpose_output_padding(in_sizes, kernel, stride, padding, dilation, output
     return tuple(out)
 
 
+def check_output_padding(output_padding, stride, dilation, op):
+    """Canonical output_padding, each smaller than ``max(stride, dilation)`` (PyTorch's rule)."""
+    out_pad = _canon.ntuple(output_padding, len(stride), "output_padding", minimum=0)
+    if any(o_p >= max(s, d) for s, d, o_p in zip(stride, dilation, out_pad)):
+        raise ValueError(f"{op}: output padding must be smaller than either stride or dilation, but got "
+                         f"output_padding={out_pad}, stride={stride}, dilation={dilation}")
+    return out_pad
+
+
 def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                           *, output_size=None, n_spatial=None, op="conv_transpose"):
     """Validated N-d transposed convolution."""
@@ -180,11 +189,7 @@ def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_
     if output_size is not None:
         out_pad = transpose_output_padding(x.shape[2:], kernel, stride, pads, dilation, output_size, op)
     else:
-        out_pad = _canon.ntuple(output_padding, n_spatial, "output_padding", minimum=0)
-        for s, d, op_ in zip(stride, dilation, out_pad):
-            if op_ >= max(s, d):
-                raise ValueError(f"{op}: output padding must be smaller than either stride or dilation, but got "
-                                 f"output_padding={out_pad}, stride={stride}, dilation={dilation}")
+        out_pad = check_output_padding(output_padding, stride, dilation, op)
     out_sizes = []
     for i, k, s, p, d, o_p in zip(x.shape[2:], kernel, stride, pads, dilation, out_pad):
         o = (i - 1) * s - p[0] - p[1] + d * (k - 1) + o_p + 1

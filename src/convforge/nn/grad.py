@@ -107,11 +107,7 @@ def _validate(op, input_shape, weight_shape, grad_output, stride, padding, dilat
                                  f"{_fmt(weight_shape)} (stride {stride}, padding {pads}, dilation {dilation}); "
                                  f"valid sizes per dimension: {ranges}")
         else:
-            out_pad = _canon.ntuple(output_padding, n, "output_padding", minimum=0)
-            for s, d, o_p in zip(stride, dilation, out_pad):
-                if o_p >= max(s, d):
-                    raise ValueError(f"{op}: output padding must be smaller than either stride or dilation, but got "
-                                     f"output_padding={out_pad}, stride={stride}, dilation={dilation}")
+            out_pad = _api.check_output_padding(output_padding, stride, dilation, op)
         out_sizes = tuple((i - 1) * s - lo - hi + d * (k - 1) + o_p + 1
                           for i, k, s, (lo, hi), d, o_p in zip(in_sizes, kernel, stride, pads, dilation, out_pad))
         out_ch = second * groups

@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from .. import _canon, shapes
+from .. import _api, _canon, shapes
 from .._engine import window_view
 from .._grad_mode import is_grad_enabled
 from .module import Module
@@ -31,14 +31,8 @@ __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "Avg
 
 
 def _batched(x, n, op):
-    """``(C, *S)`` or ``(N, C, *S)`` -> ``(N, C, *S)`` and whether a batch axis was added."""
-    x = np.asarray(x)
-    if x.ndim == n + 2:
-        return x, False
-    if x.ndim == n + 1:
-        return x[None], True
-    raise ValueError(f"{op}: expected {n + 1}D (unbatched) or {n + 2}D (batched) input, but got input of size "
-                     f"{list(x.shape)}")
+    """``(C, *S)`` or ``(N, C, *S)`` -> ``(N, C, *S)`` and whether a batch axis was added (the conv rule)."""
+    return _api._batch(np.asarray(x), n, op)
 
 
 def _tap_slices(tap, dilation, stride, out_sizes):
