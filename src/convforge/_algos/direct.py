@@ -28,6 +28,11 @@ def direct(x, w, stride, padding, dilation, groups, out_sizes):
         return _direct_numpy(x, w, stride, padding, dilation, groups, out_sizes, y)
     padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
     w3 = as_3d(np.ascontiguousarray(w), 2, nd)
+    if all(s == 1 for s in stride) and all(lo >= 0 and hi >= 0 for lo, hi in padding):
+        # whole planes, padded inside the kernel one plane at a time: taps are constant offsets, no workspace
+        kernels.direct_grouped_flat(as_3d(x, 2, nd), *triple([lo for lo, _ in padding], 0), *triple(padded, 1),
+                                    w3, groups, *triple(dilation, 1), as_3d(y, 2, nd))
+        return y
     for a, z in _batch_tiles(n, c * math.prod(padded) * x.itemsize, _config.workspace_limit(y.nbytes)):
         xp = np.ascontiguousarray(pad_zeros(x[a:z], padding))
         kernels.direct_grouped(as_3d(xp, 2, nd), w3, groups, *triple(stride, 1), *triple(dilation, 1),
