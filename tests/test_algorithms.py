@@ -252,13 +252,15 @@ def test_split_into_parts_matches_torch(threads, cfg, seed, data):
     """Every way a call is split over threads (batch, output rows, groups, output channels) is exact."""
     x, w, b = cfg.arrays(np.random.default_rng(seed), np.float64)
     algorithm = data.draw(st.sampled_from(["im2col", "direct", "auto"]))
-    old = _algorithms.MIN_PARALLEL_MACS
+    old = _algorithms.MIN_PARALLEL_MACS, _algorithms.BLAS_THREADED_WHEN_SMALL_BATCH
     _algorithms.MIN_PARALLEL_MACS = 0
+    if data.draw(st.booleans()):                           # small batches split too (rows, groups, channels)
+        _algorithms.BLAS_THREADED_WHEN_SMALL_BATCH = frozenset()
     try:
         with convforge.config(threads=threads, algorithm=algorithm, workspace_bytes=data.draw(WORKSPACES)):
             y = F.conv(x, w, b, cfg.stride, cfg.padding, cfg.dilation, cfg.groups)
     finally:
-        _algorithms.MIN_PARALLEL_MACS = old
+        _algorithms.MIN_PARALLEL_MACS, _algorithms.BLAS_THREADED_WHEN_SMALL_BATCH = old
     check_rel(y, torch_conv(cfg, x, w, b), 1e-10, f"{algorithm} in {threads} parts")
 
 
@@ -288,16 +290,21 @@ def test_winograd_row_parts_and_blas_threads_restored():
     before = blas[0]() if blas else None
     calls = []
     real = th.run_parts
-    old = _algorithms.MIN_PARALLEL_MACS
+    old = _algorithms.MIN_PARALLEL_MACS, _algorithms.BLAS_THREADED_WHEN_SMALL_BATCH
     _algorithms.MIN_PARALLEL_MACS = 0
     th.run_parts = lambda parts: calls.append(len(parts)) or real(parts)
     try:
         with convforge.config(threads=2, algorithm="winograd"):
+            y1 = F.conv2d(x, w, None, 1, 1)                  # batch 1: one product, the BLAS threads itself
+        assert calls == []
+        _algorithms.BLAS_THREADED_WHEN_SMALL_BATCH = frozenset()
+        with convforge.config(threads=2, algorithm="winograd"):
             y = F.conv2d(x, w, None, 1, 1)
     finally:
         th.run_parts = real
-        _algorithms.MIN_PARALLEL_MACS = old
+        _algorithms.MIN_PARALLEL_MACS, _algorithms.BLAS_THREADED_WHEN_SMALL_BATCH = old
     assert calls == [2]
+    check_rel(y1, exact, 1e-4, "winograd at batch 1")
     check_rel(y, exact, 1e-4, "winograd in row parts")
     if blas:
         assert blas[0]() == before

@@ -34,6 +34,9 @@ from ._algos.gemm import padded_band
 # Below this many multiply-adds one thread beats a fork/join (~0.1 ms of Python overhead).
 MIN_PARALLEL_MACS = 8_000_000
 
+# Algorithms whose time is one big BLAS product: at batch sizes below the thread count they are not split.
+BLAS_THREADED_WHEN_SMALL_BATCH = frozenset({"im2col", "pointwise", "winograd"})
+
 _last = threading.local()
 
 
@@ -122,6 +125,11 @@ def _split_conv(name, fn, x, w, stride, padding, dilation, groups, out_sizes):
     o_ch, cg = w.shape[:2]
     macs = n * o_ch * math.prod(out_sizes) * cg * math.prod(w.shape[2:])
     if t == 1 or macs < MIN_PARALLEL_MACS:
+        return fn(x, w, stride, padding, dilation, groups, out_sizes)
+    if n < t and name in BLAS_THREADED_WHEN_SMALL_BATCH:
+        # Fewer samples than threads: splitting one sample into row bands (each with a one-thread BLAS) costs
+        # band copies and a fork/join, and measured ~2x slower on a quiet machine than one product that the
+        # BLAS threads itself (ResNet batch-1 layers, docs/PERFORMANCE.md), so the BLAS keeps its own threads.
         return fn(x, w, stride, padding, dilation, groups, out_sizes)
     y = np.empty((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
     limit = _config.workspace_limit(y.nbytes)
