@@ -36,6 +36,7 @@ MIN_PARALLEL_MACS = 8_000_000
 
 # Algorithms whose time is one big BLAS product: at batch sizes below the thread count they are not split.
 BLAS_THREADED_WHEN_SMALL_BATCH = frozenset({"im2col", "pointwise", "winograd"})
+MAX_BLAS_THREADED_MACS = 400_000_000
 
 _last = threading.local()
 
@@ -126,10 +127,11 @@ def _split_conv(name, fn, x, w, stride, padding, dilation, groups, out_sizes):
     macs = n * o_ch * math.prod(out_sizes) * cg * math.prod(w.shape[2:])
     if t == 1 or macs < MIN_PARALLEL_MACS:
         return fn(x, w, stride, padding, dilation, groups, out_sizes)
-    if n < t and name in BLAS_THREADED_WHEN_SMALL_BATCH:
-        # Fewer samples than threads: splitting one sample into row bands (each with a one-thread BLAS) costs
-        # band copies and a fork/join, and measured ~2x slower on a quiet machine than one product that the
-        # BLAS threads itself (ResNet batch-1 layers, docs/PERFORMANCE.md), so the BLAS keeps its own threads.
+    if n < t and name in BLAS_THREADED_WHEN_SMALL_BATCH and macs < MAX_BLAS_THREADED_MACS:
+        # Fewer samples than threads on a small layer: splitting one sample into row bands (each with a
+        # one-thread BLAS) costs band copies and a fork/join, and measured ~2x slower on a quiet machine than one
+        # product that the BLAS threads itself (ResNet batch-1 layers, docs/PERFORMANCE.md), so the BLAS keeps
+        # its own threads.  Big layers still split: Winograd's transforms (serial Numba) dominate at VGG's 224.
         return fn(x, w, stride, padding, dilation, groups, out_sizes)
     y = np.empty((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
     limit = _config.workspace_limit(y.nbytes)
