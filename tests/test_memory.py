@@ -94,14 +94,15 @@ def test_threaded_parts_share_the_bound(shape):
     x = rng.standard_normal(shape)
     w = rng.standard_normal((2, 8, 3, 3))
     budget = 256 * 1024
-    old = A.MIN_PARALLEL_MACS
+    old = A.MIN_PARALLEL_MACS, A.BLAS_THREADED_WHEN_SMALL_BATCH
     A.MIN_PARALLEL_MACS = 0
+    A.BLAS_THREADED_WHEN_SMALL_BATCH = frozenset()   # batch 1 must still split into row bands here
     try:
         with convforge.config(workspace_bytes=budget, threads=2, algorithm="im2col"):
             F.conv2d(x, w, None, 1, 1)
             extra, y = peak_extra(lambda: F.conv2d(x, w, None, 1, 1))
     finally:
-        A.MIN_PARALLEL_MACS = old
+        A.MIN_PARALLEL_MACS, A.BLAS_THREADED_WHEN_SMALL_BATCH = old
     bound = max(budget, y.nbytes)
     assert x.shape[1] * 9 * y[0, 0].size * x.shape[0] * 8 > 2 * bound
     assert extra <= bound + SLACK, f"threaded im2col: extra {extra} > bound {bound}"
