@@ -309,8 +309,8 @@ def _expanded_view(layer, sizes, pads, ops) -> List[str]:
                 cells += [f"x{j}"] + (["0"] * (s - 1) if j < i - 1 else [])
             cells += ["0"] * after
             lines.append("         " + " ".join(cells))
-    lines.append(f"  kernel flipped in every spatial dim and its channel axes swapped per group: "
-                 f"w'[o, i, t] = w[i, o, k-1-t]")
+    lines.append("  kernel flipped in every spatial dim and its channel axes swapped per group: "
+                 "w'[o, i, t] = w[i, o, k-1-t]")
     return lines
 
 
