@@ -311,3 +311,88 @@ def test_winograd_row_parts_and_blas_threads_restored():
     with pytest.raises(ValueError, match=r"threads must be a positive int, got 0"):
         with convforge.config(threads=0):
             pass
+
+
+# ------------------------------------------------------------------------------------------ gradients
+
+def torch_grads(cfg, x, w, gy):
+    """float64 torch autograd gradients (grad input, grad weight) of the per-side padded convolution."""
+    xt = to_torch(x.astype(np.float64)).requires_grad_(True)
+    wt = to_torch(w.astype(np.float64)).requires_grad_(True)
+    pads = []
+    for lo, hi in reversed(cfg.padding):
+        pads += [lo, hi]
+    fn = getattr(tF, f"conv{cfg.nd}d")
+    y = fn(tF.pad(xt, pads), wt, None, cfg.stride, 0, cfg.dilation, cfg.groups)
+    gx, gw = torch.autograd.grad(y, (xt, wt), to_torch(gy.astype(np.float64)))
+    return gx.numpy(), gw.numpy()
+
+
+def _grad_output(cfg, x, w, rng, dtype):
+    y = F.conv(x, w, None, cfg.stride, cfg.padding, cfg.dilation, cfg.groups)
+    return rng.standard_normal(y.shape).astype(dtype)
+
+
+@pytest.mark.parametrize("numba", NUMBA)
+@HYP
+@given(cfg=winograd_configs(), workspace=WORKSPACES, threads=st.sampled_from([1, 2, 3]),
+       seed=st.integers(0, 2 ** 16))
+def test_winograd_weight_grad_matches_torch_float32(numba, cfg, workspace, threads, seed):
+    """The adjoint-Winograd weight gradient (forced; also split over threads and workspace-sized chunks)."""
+    from convforge._algos import winograd
+    rng = np.random.default_rng(seed)
+    x, w, _ = cfg.arrays(rng, np.float32)
+    gy = _grad_output(cfg, x, w, rng, np.float32)
+    calls = []
+    real, old = winograd.weight_grad, winograd._MIN_PARALLEL_MACS
+    winograd.weight_grad = lambda *a: calls.append(1) or real(*a)
+    winograd._MIN_PARALLEL_MACS = 0
+    try:
+        with convforge.config(algorithm="winograd", numba=numba, workspace_bytes=workspace, threads=threads):
+            _, gw, _ = convforge.nn.grad.conv_backward(gy, x, w, padding=cfg.padding, groups=cfg.groups,
+                                                       needs=(False, True, False))
+    finally:
+        winograd.weight_grad, winograd._MIN_PARALLEL_MACS = real, old
+    assert calls == [1]
+    check_rel(gw, torch_grads(cfg, x, w, gy)[1], 1e-4, "winograd weight gradient")
+
+
+@pytest.mark.parametrize("numba", NUMBA)
+def test_winograd_weight_grad_on_a_real_layer(numba):
+    """Automatic choice on a ResNet-like layer (float32): error against float64 within the documented 1e-4."""
+    from convforge._algos import winograd
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 32, 28, 26)).astype(np.float32)
+    w = rng.standard_normal((48, 32, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((2, 48, 28, 26)).astype(np.float32)
+    exact = torch.nn.grad.conv2d_weight(to_torch(x.astype(np.float64)), w.shape,
+                                        to_torch(gy.astype(np.float64)), padding=1).numpy()
+    calls = []
+    real = winograd.weight_grad
+    winograd.weight_grad = lambda *a: calls.append(1) or real(*a)
+    try:
+        with convforge.config(numba=numba):
+            gw = convforge.nn.grad.conv2d_weight(x, w.shape, gy, padding=1)
+    finally:
+        winograd.weight_grad = real
+    assert calls == [1] and gw.dtype == np.float32
+    check_rel(gw, exact, 1e-4, "winograd weight gradient 32ch")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@HYP
+@given(cfg=conv_configs(), seed=st.integers(0, 2 ** 16), algorithm=st.sampled_from(["auto", "im2col", "direct",
+                                                                                      "winograd", "pointwise"]))
+def test_gradients_under_every_forced_algorithm(dtype, cfg, seed, algorithm):
+    """Gradients (stride-1 input gradients run as plain convolutions) stay right whatever algorithm is forced:
+    where the forced algorithm cannot run a gradient's convolution, another route is taken instead of raising."""
+    rng = np.random.default_rng(seed)
+    x, w, _ = cfg.arrays(rng, dtype)
+    gy = _grad_output(cfg, x, w, rng, dtype)
+    with convforge.config(algorithm=algorithm):
+        gx, gw, _ = convforge.nn.grad.conv_backward(gy, x, w, stride=cfg.stride, padding=cfg.padding,
+                                                    dilation=cfg.dilation, groups=cfg.groups)
+    ex, ew = torch_grads(cfg, x, w, gy)
+    tol = 1e-10 if dtype == np.float64 else 1e-4 if algorithm == "winograd" else 1e-5
+    check_rel(gx, ex, tol, f"grad input under {algorithm}")
+    check_rel(gw, ew, tol, f"grad weight under {algorithm}")

@@ -46,15 +46,26 @@ def last_choice():
     return getattr(_last, "name", None)
 
 
-def _why_not_winograd(x, w, stride, padding, dilation, groups):
-    if x.dtype != np.float32:
+def winograd_unfit(dtype, kernel, stride, dilation):
+    """Why Winograd F(4x4, 3x3) cannot compute this convolution (or its weight gradient), or None."""
+    if dtype != np.float32:
         return (f"winograd is only used for float32 (its transforms lose accuracy; float64 needs exact "
-                f"algorithms), got {x.dtype}")
-    if w.shape[2:] != (3, 3):
-        return f"winograd needs a 2-D 3x3 kernel, got kernel {tuple(w.shape[2:])}"
+                f"algorithms), got {dtype}")
+    if tuple(kernel) != (3, 3):
+        return f"winograd needs a 2-D 3x3 kernel, got kernel {tuple(kernel)}"
     if any(s != 1 for s in stride) or any(d != 1 for d in dilation):
         return f"winograd needs stride 1 and dilation 1, got stride {stride} and dilation {dilation}"
     return None
+
+
+def winograd_pays(cg, og, out_sizes):
+    """Automatic selection's rule for Winograd (forward and weight gradient): enough channels per group and
+    outputs of at least 20x20 (see the module docstring)."""
+    return cg >= 16 and og >= 16 and min(out_sizes) >= 20
+
+
+def _why_not_winograd(x, w, stride, padding, dilation, groups):
+    return winograd_unfit(x.dtype, w.shape[2:], stride, dilation)
 
 
 def _why_not_pointwise(x, w, stride, padding, dilation, groups):
@@ -93,7 +104,7 @@ def choose_conv(x, w, stride, padding, dilation, groups, out_sizes):
     if groups > 1 and cg == 1 and fast_dtype and len(kernel) <= 3 and numba_kernels(x.dtype) is not None:
         return "direct"
     if "winograd" in _available and _why_not_winograd(x, w, stride, padding, dilation, groups) is None \
-            and groups == 1 and cg >= 16 and o_ch >= 16 and min(out_sizes) >= 20:
+            and groups == 1 and winograd_pays(cg, o_ch, out_sizes):
         return "winograd"
     return "im2col"
 
@@ -207,6 +218,13 @@ def _gather(jobs, y, budget):
         return run
     _threads.run_parts([job(where, fn) for where, fn in jobs])
     return y
+
+
+def conv_accepts(x, w, stride, padding, dilation, groups):
+    """False when ``convforge.config(algorithm=...)`` forces a convolution algorithm that cannot run this call
+    (internal convolutions, e.g. in gradients, then take another route instead of raising)."""
+    name = _config.forced_algorithm("conv")
+    return name is None or CONV[name][1](x, w, stride, padding, dilation, groups) is None
 
 
 def conv(x, w, stride, padding, dilation, groups, out_sizes):

@@ -52,12 +52,44 @@ _ALL = (True, True, True)
 
 
 def conv_input_grad(grad_output, weight, in_sizes, stride, padding, dilation, groups):
-    """Gradient of a convolution w.r.t. its input: ``(N, C, *in_sizes)``, a transposed conv of ``grad_output``."""
+    """Gradient of a convolution w.r.t. its input: ``(N, C, *in_sizes)``, a transposed conv of ``grad_output``
+    (at stride 1 computed as the equivalent plain convolution, see :func:`_stride1_input_grad`)."""
     kernel = weight.shape[2:]
+    if all(s == 1 for s in stride):
+        gx = _stride1_input_grad(grad_output, weight, padding, dilation, groups)
+        if gx is not None:
+            return gx
     unread = tuple((i + lo + hi - d * (k - 1) - 1) % s
                    for i, (lo, hi), k, s, d in zip(in_sizes, padding, kernel, stride, dilation))
     return _engine.conv_transpose_forward(grad_output, weight, None, stride, padding, unread, groups, dilation,
                                           tuple(in_sizes))
+
+
+def flipped_transposed_weight(weight, groups):
+    """``W' (C, O/g, *K)`` with ``W'[g*Cg + c, o] = W[g*Og + o, c]`` flipped along every kernel dim: the weight
+    of the plain convolution that equals the transposed convolution with ``W (O, C/g, *K)`` at stride 1."""
+    o_ch, cg = weight.shape[:2]
+    kernel = weight.shape[2:]
+    og = o_ch // groups
+    w = weight.reshape((groups, og, cg) + tuple(kernel)).swapaxes(1, 2)
+    w = w[(slice(None),) * 3 + (slice(None, None, -1),) * len(kernel)]
+    return np.ascontiguousarray(w).reshape((groups * cg, og) + tuple(kernel))
+
+
+def _stride1_input_grad(grad_output, weight, padding, dilation, groups):
+    """At stride 1 the transposed convolution is a plain convolution of ``grad_output`` with the flipped,
+    transposed weight and padding ``d*(k-1) - pad`` per side, so the forward engine's fastest algorithm
+    (Winograd, the direct depthwise kernel, a single product for 1x1) computes it.  None when a side's padding
+    exceeds the kernel span (that padding would crop) or a forced algorithm cannot run it."""
+    from . import _algorithms
+    kernel = weight.shape[2:]
+    pads = tuple((d * (k - 1) - lo, d * (k - 1) - hi) for k, d, (lo, hi) in zip(kernel, dilation, padding))
+    if any(lo < 0 or hi < 0 for lo, hi in pads):
+        return None
+    w = flipped_transposed_weight(weight, groups)
+    if not _algorithms.conv_accepts(grad_output, w, (1,) * len(kernel), pads, dilation, groups):
+        return None
+    return _engine.conv_forward(grad_output, w, None, (1,) * len(kernel), pads, dilation, groups)
 
 
 def conv_weight_grad(input, grad_output, kernel, stride, padding, dilation, groups):
@@ -73,6 +105,10 @@ def conv_weight_grad(input, grad_output, kernel, stride, padding, dilation, grou
     cg, og = c // g, o_ch // g
     kernel = tuple(kernel)
     k_prod = math.prod(kernel)
+    if n > 0 and c > 0 and math.prod(gy.shape[2:]) > 0 and \
+            _weight_grad_algorithm(x.dtype, kernel, stride, dilation, g, cg, og, gy.shape[2:]) == "winograd":
+        from ._algos import winograd
+        return winograd.weight_grad(x, gy, padding, g).astype(out_dtype, copy=False)
     gw = np.zeros((g, og, cg * k_prod), dtype=cdt)
     if n > 0 and math.prod(gy.shape[2:]) > 0 and c > 0:
         xp = _engine.pad_zeros(x, padding)
@@ -80,6 +116,17 @@ def conv_weight_grad(input, grad_output, kernel, stride, padding, dilation, grou
         for part in _threads.run_parts(parts) if len(parts) > 1 else [parts[0]()]:
             gw += part
     return gw.reshape((o_ch, cg) + kernel).astype(out_dtype, copy=False)
+
+
+def _weight_grad_algorithm(dtype, kernel, stride, dilation, groups, cg, og, out_sizes):
+    """The weight gradient follows ``convforge.config(algorithm=...)`` where that algorithm has a weight-gradient
+    form (``winograd``), and otherwise chooses as the forward does."""
+    from . import _algorithms
+    fits = _algorithms.winograd_unfit(dtype, kernel, stride, dilation) is None
+    forced = _config.forced_algorithm("conv")
+    if forced is not None:
+        return "winograd" if forced == "winograd" and fits else "im2col"
+    return "winograd" if fits and groups == 1 and _algorithms.winograd_pays(cg, og, out_sizes) else "im2col"
 
 
 def _weight_grad_parts(xp, gy, kernel, stride, dilation, g, gw_bytes):
