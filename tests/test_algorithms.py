@@ -344,15 +344,15 @@ def test_winograd_weight_grad_matches_torch_float32(numba, cfg, workspace, threa
     x, w, _ = cfg.arrays(rng, np.float32)
     gy = _grad_output(cfg, x, w, rng, np.float32)
     calls = []
-    real, old = winograd.weight_grad, winograd._MIN_PARALLEL_MACS
+    real, old = winograd.weight_grad, _algorithms.MIN_PARALLEL_MACS
     winograd.weight_grad = lambda *a: calls.append(1) or real(*a)
-    winograd._MIN_PARALLEL_MACS = 0
+    _algorithms.MIN_PARALLEL_MACS = 0
     try:
         with convforge.config(algorithm="winograd", numba=numba, workspace_bytes=workspace, threads=threads):
             _, gw, _ = convforge.nn.grad.conv_backward(gy, x, w, padding=cfg.padding, groups=cfg.groups,
                                                        needs=(False, True, False))
     finally:
-        winograd.weight_grad, winograd._MIN_PARALLEL_MACS = real, old
+        winograd.weight_grad, _algorithms.MIN_PARALLEL_MACS = real, old
     assert calls == [1]
     check_rel(gw, torch_grads(cfg, x, w, gy)[1], 1e-4, "winograd weight gradient")
 

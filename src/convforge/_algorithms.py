@@ -31,8 +31,16 @@ from ._algos import threads as _threads
 from ._algos import transpose as _transpose
 from ._algos.gemm import padded_band
 
-# Below this many multiply-adds one thread beats a fork/join (~0.1 ms of Python overhead).
+# Below this many multiply-adds one thread beats a fork/join (~0.1 ms of Python overhead).  The direct kernels
+# run ~8x fewer multiply-adds per second than a BLAS product, so they split from an 8x smaller size
+# (MobileNet's 960@7 depthwise layer: 3.4M multiply-adds, 0.8 ms on one thread).
 MIN_PARALLEL_MACS = 8_000_000
+DIRECT_SPEED_RATIO = 8
+
+
+def worth_splitting(name, macs):
+    """Whether a call of ``macs`` multiply-adds with algorithm ``name`` pays for a fork/join."""
+    return macs * (DIRECT_SPEED_RATIO if name == "direct" else 1) >= MIN_PARALLEL_MACS
 
 # Algorithms whose time is one big BLAS product: at batch sizes below the thread count they are not split.
 BLAS_THREADED_WHEN_SMALL_BATCH = frozenset({"im2col", "pointwise", "winograd"})
@@ -78,9 +86,9 @@ def _why_not_direct(x, w, stride, padding, dilation, groups):
     return None
 
 
-def _winograd(*args):
+def _winograd(*args, **kwargs):
     from ._algos import winograd
-    return winograd.winograd(*args)
+    return winograd.winograd(*args, **kwargs)
 
 
 CONV = {
@@ -136,7 +144,7 @@ def _split_conv(name, fn, x, w, stride, padding, dilation, groups, out_sizes):
     n, c = x.shape[:2]
     o_ch, cg = w.shape[:2]
     macs = n * o_ch * math.prod(out_sizes) * cg * math.prod(w.shape[2:])
-    if t == 1 or macs < MIN_PARALLEL_MACS:
+    if t == 1 or not worth_splitting(name, macs):
         return fn(x, w, stride, padding, dilation, groups, out_sizes)
     if n < t and name in BLAS_THREADED_WHEN_SMALL_BATCH and macs < MAX_BLAS_THREADED_MACS:
         # Fewer samples than threads on a small layer: splitting one sample into row bands (each with a
@@ -146,6 +154,12 @@ def _split_conv(name, fn, x, w, stride, padding, dilation, groups, out_sizes):
         return fn(x, w, stride, padding, dilation, groups, out_sizes)
     y = np.empty((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
     limit = _config.workspace_limit(y.nbytes)
+    if name == "winograd":      # transform the weight once for all parts (batch chunks and row bands share it)
+        from ._algos import winograd
+        u = winograd.weight_transform(w, groups)
+        limit -= u.nbytes
+        full_w, plain = w, fn
+        fn = lambda xx, ww, *rest: plain(xx, ww, *rest, u=u if ww is full_w else None)   # noqa: E731
     padded_bytes = c * math.prod(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding)) * n * x.itemsize
     if y.nbytes > limit // 2:      # the parts' results are extra memory too: keep the call under the bound
         return fn(x, w, stride, padding, dilation, groups, out_sizes)
@@ -186,7 +200,7 @@ def _split_conv_transpose(name, fn, x, w, stride, padding, groups, dilation, out
     n, c = x.shape[:2]
     og = w.shape[1]
     macs = n * c * math.prod(x.shape[2:]) * og * math.prod(w.shape[2:])
-    if t == 1 or macs < MIN_PARALLEL_MACS:
+    if t == 1 or not worth_splitting(name, macs):
         return fn(x, w, stride, padding, groups, dilation, out_sizes)
     y = np.empty((n, og * groups) + tuple(out_sizes), dtype=x.dtype)
     limit = _config.workspace_limit(y.nbytes)

@@ -59,12 +59,15 @@ def weight_transform(w, groups):
     return np.ascontiguousarray(u).reshape(ALPHA * ALPHA, groups, o_ch // groups, cg)
 
 
-def winograd(x, w, stride, padding, dilation, groups, out_sizes):
+def winograd(x, w, stride, padding, dilation, groups, out_sizes, u=None):
+    """``u``: the weight transform, when the caller already has it (the parts of a split call share one)."""
     n, c = x.shape[:2]
     o_ch = w.shape[0]
     ho, wo = out_sizes
     ti, tj = -(-ho // M_OUT), -(-wo // M_OUT)
-    u = weight_transform(w, groups)
+    own_u = u is None
+    if own_u:
+        u = weight_transform(w, groups)
     y = np.empty((n, o_ch, ho, wo), dtype=x.dtype)
     # zero padding so that every tile (rows i*4 .. i*4+5) lies inside the padded input
     need_h, need_w = ti * M_OUT + R - 1, tj * M_OUT + R - 1
@@ -74,7 +77,7 @@ def winograd(x, w, stride, padding, dilation, groups, out_sizes):
     copies = (1, 1) if numba_kernels(x.dtype) is not None else (3, 3)
     per_tile_row = ALPHA * ALPHA * tj * (copies[0] * c + copies[1] * o_ch) * x.itemsize
     per_sample = per_tile_row * ti + c * need_h * need_w * x.itemsize    # ... plus the padded copy
-    limit = max(_config.workspace_limit(y.nbytes) - u.nbytes, 1)
+    limit = max(_config.workspace_limit(y.nbytes) - (u.nbytes if own_u else 0), 1)
     if per_sample > limit:
         # one sample's transforms exceed the bound: bands of tile rows, each padded on its own
         band = max(1, int((limit - c * R * need_w * x.itemsize) // (per_tile_row + c * M_OUT * need_w * x.itemsize)))
@@ -176,8 +179,8 @@ def weight_grad(x, gy, padding, groups):
         return go
 
     parts = [chunks[i::t] for i in range(min(t, len(chunks)))] if t > 1 and len(chunks) > 1 else [chunks]
-    macs = n * o_ch * cg * ho * wo * 9
-    if macs < _MIN_PARALLEL_MACS:
+    from .._algorithms import worth_splitting       # not at import: _algorithms imports this module
+    if not worth_splitting("winograd", n * o_ch * cg * ho * wo * 9):
         parts = [chunks]
     dus = _threads.run_parts([run(p) for p in parts])
     total = np.zeros((ALPHA * ALPHA, o_ch, cg), dtype=np.float64)
@@ -190,9 +193,6 @@ def weight_grad(x, gy, padding, groups):
         m = total.reshape(ALPHA, ALPHA, o_ch, cg)
         gw[...] = np.einsum("ua,uvoc,vb->ocab", G, m, G)
     return gw.astype(x.dtype)
-
-
-_MIN_PARALLEL_MACS = 8_000_000
 
 
 def _input_transform(xp, ti, tj, kernels):
