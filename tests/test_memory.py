@@ -106,3 +106,41 @@ def test_threaded_parts_share_the_bound(shape):
     bound = max(budget, y.nbytes)
     assert x.shape[1] * 9 * y[0, 0].size * x.shape[0] * 8 > 2 * bound
     assert extra <= bound + SLACK, f"threaded im2col: extra {extra} > bound {bound}"
+
+
+GRAD_CASES = [
+    # algorithm, dtype, input shape, weight shape, kwargs, threads
+    ("im2col", np.float64, (16, 8, 24, 24), (4, 8, 3, 3), dict(padding=1), 1),
+    ("im2col", np.float64, (16, 8, 24, 24), (4, 8, 3, 3), dict(padding=1, stride=2), 2),
+    ("im2col", np.float64, (2, 8, 40, 40), (4, 8, 5, 5), dict(padding=2), 1),           # one sample > bound
+    ("im2col", np.float64, (4, 6, 10, 12, 12), (3, 6, 3, 3, 3), dict(padding=1), 1),    # deeper blocks
+    ("winograd", np.float32, (16, 16, 24, 24), (4, 16, 3, 3), dict(padding=1), 2),
+    ("winograd", np.float32, (1, 4, 192, 192), (1, 4, 3, 3), dict(padding=1), 1),       # tile-row bands
+]
+
+
+@pytest.mark.parametrize("algorithm, dtype, xs, ws, kw, threads", GRAD_CASES)
+def test_weight_and_input_gradients_are_bounded(algorithm, dtype, xs, ws, kw, threads):
+    """Backward: grad input and grad weight each stay under the bound (the weight gradient pads and unfolds
+    the input tile by tile; threaded parts share the bound)."""
+    from convforge.nn.grad import conv_backward
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    gy = rng.standard_normal(F.conv(x, w, **kw).shape).astype(dtype)
+    budget = 64 * 1024
+    old = _algorithms.MIN_PARALLEL_MACS
+    _algorithms.MIN_PARALLEL_MACS = 0
+    try:
+        with convforge.config(algorithm=algorithm, workspace_bytes=budget, threads=threads):
+            for needs in ((True, False, False), (False, True, False)):
+                conv_backward(gy, x, w, needs=needs, **kw)          # compile first
+                extra, _ = peak_extra(lambda: [g for g in conv_backward(gy, x, w, needs=needs, **kw)
+                                               if g is not None][0])
+                size = x.nbytes if needs[0] else w.nbytes
+                bound = max(budget, size)
+                assert extra <= bound + SLACK, f"{algorithm} {needs}: extra {extra} > bound {bound}"
+    finally:
+        _algorithms.MIN_PARALLEL_MACS = old
+    naive = x.shape[1] * np.prod(ws[2:]) * gy[0, 0].size * x.shape[0] * x.itemsize
+    assert naive > 2 * budget, "the case must be big enough that untiled columns would break the bound"

@@ -152,8 +152,8 @@ def _split_conv(name, fn, x, w, stride, padding, dilation, groups, out_sizes):
         # product that the BLAS threads itself (ResNet batch-1 layers, docs/PERFORMANCE.md), so the BLAS keeps
         # its own threads.  Big layers still split: Winograd's transforms (serial Numba) dominate at VGG's 224.
         return fn(x, w, stride, padding, dilation, groups, out_sizes)
-    y = np.empty((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
-    limit = _config.workspace_limit(y.nbytes)
+    y_bytes = n * o_ch * math.prod(out_sizes) * x.itemsize
+    limit = _config.workspace_limit(y_bytes)
     if name == "winograd":      # transform the weight once for all parts (batch chunks and row bands share it)
         from ._algos import winograd
         u = winograd.weight_transform(w, groups)
@@ -161,14 +161,14 @@ def _split_conv(name, fn, x, w, stride, padding, dilation, groups, out_sizes):
         full_w, plain = w, fn
         fn = lambda xx, ww, *rest: plain(xx, ww, *rest, u=u if ww is full_w else None)   # noqa: E731
     padded_bytes = c * math.prod(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding)) * n * x.itemsize
-    if y.nbytes > limit // 2:      # the parts' results are extra memory too: keep the call under the bound
+    if y_bytes > limit // 2:       # the parts' results are extra memory too: keep the call under the bound
         return fn(x, w, stride, padding, dilation, groups, out_sizes)
     jobs, band_copies = [], 0
     if n >= t:
         for a, z in _even(n, t):
             jobs.append(((slice(a, z),), lambda a=a, z=z: fn(x[a:z], w, stride, padding, dilation, groups,
                                                               out_sizes)))
-    elif out_sizes[0] >= 2 * t and padded_bytes + y.nbytes <= limit // 2:
+    elif out_sizes[0] >= 2 * t and padded_bytes + y_bytes <= limit // 2:
         band_copies = padded_bytes
         s0, d0, k0, lo0 = stride[0], dilation[0], w.shape[2], padding[0][0]
         span0 = d0 * (k0 - 1) + 1
@@ -191,7 +191,8 @@ def _split_conv(name, fn, x, w, stride, padding, dilation, groups, out_sizes):
                          lambda o0=o0, o1=o1: fn(x, w[o0:o1], stride, padding, dilation, 1, out_sizes)))
     else:
         return fn(x, w, stride, padding, dilation, groups, out_sizes)
-    return _gather(jobs, y, limit - y.nbytes - band_copies)
+    y = np.empty((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
+    return _gather(jobs, y, limit - y_bytes - band_copies)
 
 
 def _split_conv_transpose(name, fn, x, w, stride, padding, groups, dilation, out_sizes):
@@ -202,9 +203,9 @@ def _split_conv_transpose(name, fn, x, w, stride, padding, groups, dilation, out
     macs = n * c * math.prod(x.shape[2:]) * og * math.prod(w.shape[2:])
     if t == 1 or not worth_splitting(name, macs):
         return fn(x, w, stride, padding, groups, dilation, out_sizes)
-    y = np.empty((n, og * groups) + tuple(out_sizes), dtype=x.dtype)
-    limit = _config.workspace_limit(y.nbytes)
-    if y.nbytes > limit // 2:      # the parts' results are extra memory too: keep the call under the bound
+    y_bytes = n * og * groups * math.prod(out_sizes) * x.itemsize
+    limit = _config.workspace_limit(y_bytes)
+    if y_bytes > limit // 2:       # the parts' results are extra memory too: keep the call under the bound
         return fn(x, w, stride, padding, groups, dilation, out_sizes)
     jobs = []
     if n >= t:
@@ -217,7 +218,8 @@ def _split_conv_transpose(name, fn, x, w, stride, padding, groups, dilation, out
                          lambda o0=o0, o1=o1: fn(x, w[:, o0:o1], stride, padding, 1, dilation, out_sizes)))
     else:
         return fn(x, w, stride, padding, groups, dilation, out_sizes)
-    return _gather(jobs, y, limit - y.nbytes)
+    y = np.empty((n, og * groups) + tuple(out_sizes), dtype=x.dtype)
+    return _gather(jobs, y, limit - y_bytes)
 
 
 def _gather(jobs, y, budget):

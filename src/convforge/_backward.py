@@ -46,6 +46,7 @@ import math
 import numpy as np
 
 from . import _config, _engine
+from ._algos import gemm as _gemm
 from ._algos import threads as _threads
 
 _ALL = (True, True, True)
@@ -111,8 +112,7 @@ def conv_weight_grad(input, grad_output, kernel, stride, padding, dilation, grou
         return winograd.weight_grad(x, gy, padding, g).astype(out_dtype, copy=False)
     gw = np.zeros((g, og, cg * k_prod), dtype=cdt)
     if n > 0 and math.prod(gy.shape[2:]) > 0 and c > 0:
-        xp = _engine.pad_zeros(x, padding)
-        parts = _weight_grad_parts(xp, gy, kernel, stride, dilation, g, gw.nbytes)
+        parts = _weight_grad_parts(x, gy, kernel, stride, padding, dilation, g, gw.nbytes)
         for part in _threads.run_parts(parts) if len(parts) > 1 else [parts[0]()]:
             gw += part
     return gw.reshape((o_ch, cg) + kernel).astype(out_dtype, copy=False)
@@ -129,22 +129,23 @@ def _weight_grad_algorithm(dtype, kernel, stride, dilation, groups, cg, og, out_
     return "winograd" if fits and groups == 1 and _algorithms.winograd_pays(cg, og, out_sizes) else "im2col"
 
 
-def _weight_grad_parts(xp, gy, kernel, stride, dilation, g, gw_bytes):
+def _weight_grad_parts(x, gy, kernel, stride, padding, dilation, g, gw_bytes):
     """Independent partial sums of the weight gradient: batch chunks run on separate threads (with a
-    single-threaded BLAS, see ``_algos.threads``), each over its own workspace share."""
-    n = xp.shape[0]
+    single-threaded BLAS, see ``_algos.threads``), each with its own accumulator and an equal share of the
+    workspace bound."""
+    from . import _algorithms
+    n = x.shape[0]
     t = _threads.thread_count()
-    macs = gy.size * (xp.shape[1] // g) * math.prod(kernel)
-    chunks = t if t > 1 and n >= t and macs >= 8_000_000 else 1
+    macs = gy.size * (x.shape[1] // g) * math.prod(kernel)
+    chunks = t if t > 1 and n >= t and _algorithms.worth_splitting("im2col", macs) else 1
     step = -(-n // chunks)
-    limit = _config.workspace_limit(gw_bytes)
+    share = max(1, (_config.workspace_limit(gw_bytes) - (chunks - 1) * gw_bytes) // chunks)
 
     def part(a, z):
         def run():
-            acc = np.zeros((g, gy.shape[1] // g, (xp.shape[1] // g) * math.prod(kernel)), dtype=xp.dtype)
-            with _config.config(workspace_bytes=max(1, limit // chunks)):
-                for xs, gys in _weight_grad_tiles(xp[a:z], gy[a:z], kernel, stride, dilation, gw_bytes):
-                    acc += _weight_grad_tile(xs, gys, kernel, stride, dilation, g)
+            acc = np.zeros((g, gy.shape[1] // g, (x.shape[1] // g) * math.prod(kernel)), dtype=x.dtype)
+            for xs, gys in _weight_grad_tiles(x[a:z], gy[a:z], kernel, stride, padding, dilation, share):
+                acc += _weight_grad_tile(xs, gys, kernel, stride, dilation, g)
             return acc
         return run
     return [part(a, min(a + step, n)) for a in range(0, n, step)]
@@ -159,27 +160,53 @@ def _weight_grad_tile(xp, gy, kernel, stride, dilation, g):
     order = (1,) + tuple(range(2, 2 + n_sp)) + (0,) + tuple(range(2 + n_sp, 2 + 2 * n_sp))
     cols = win.transpose(order).reshape(g, (c // g) * k_prod, n * p_prod)   # copy: (G, Cg*K, n*P)
     gys = gy.reshape(n, g, o_ch // g, p_prod).transpose(1, 2, 0, 3)        # (G, Og, n, P)
-    gys = gys.reshape(g, o_ch // g, n * p_prod)                             # (G, Og, n*P)
+    gys = gys.reshape(g, o_ch // g, n * p_prod)                             # (G, Og, n*P), a copy if n > 1
     return np.matmul(gys, cols.transpose(0, 2, 1))                          # (G, Og, Cg*K)
 
 
-def _weight_grad_tiles(xp, gy, kernel, stride, dilation, out_bytes):
-    """(padded input, grad_output) tiles over the batch, and over the first output dim when one sample's
-    im2col buffer exceeds the workspace bound."""
-    n = xp.shape[0]
-    out_sizes = gy.shape[2:]
-    per_sample = xp.shape[1] * math.prod(kernel) * math.prod(out_sizes) * xp.itemsize
-    limit = _config.workspace_limit(out_bytes)
+def _weight_grad_tiles(x, gy, kernel, stride, padding, dilation, limit):
+    """(zero-padded input, grad_output) tiles over the batch, and over bands of the first output dim when one
+    sample's workspace exceeds ``limit``; each tile is padded on its own, so that its padded copy, columns and
+    reordered grad_output together stay under ``limit``."""
+    n, c = x.shape[:2]
+    o_ch, out_sizes = gy.shape[1], gy.shape[2:]
+    k_prod, item = math.prod(kernel), x.itemsize
+    rest_padded = math.prod(i + lo + hi for i, (lo, hi) in zip(x.shape[3:], padding[1:]))
+    rest_out = math.prod(out_sizes[1:])
+    padded0 = x.shape[2] + sum(padding[0])
+    per_sample = ((c * k_prod + o_ch) * math.prod(out_sizes) + c * padded0 * rest_padded) * item
     if per_sample <= limit or len(out_sizes) == 0 or out_sizes[0] <= 1:
         for a, z in _engine._batch_tiles(n, per_sample, limit):
-            yield xp[a:z], gy[a:z]
+            yield _engine.pad_zeros(x[a:z], padding), gy[a:z]
         return
-    rows = max(1, int(limit // max(per_sample // out_sizes[0], 1)))
-    s0, span0 = stride[0], dilation[0] * (kernel[0] - 1) + 1
+    s0, lo0 = stride[0], padding[0][0]
+    span0 = dilation[0] * (kernel[0] - 1) + 1
+    per_row = ((c * k_prod + o_ch) * rest_out + c * s0 * rest_padded) * item
+    rows = max(1, int((limit - c * span0 * rest_padded * item) // max(per_row, 1)))
     for b in range(n):
         for r0 in range(0, out_sizes[0], rows):
             r1 = min(r0 + rows, out_sizes[0])
-            yield xp[b:b + 1, :, r0 * s0:(r1 - 1) * s0 + span0], gy[b:b + 1, :, r0:r1]
+            band = _gemm.padded_band(x[b:b + 1], r0 * s0 - lo0, (r1 - 1) * s0 + span0 - lo0, padding[1:])
+            yield from _weight_grad_blocks(band, gy[b:b + 1, :, r0:r1], kernel, stride, dilation,
+                                           limit - band.nbytes, 1)
+
+
+def _weight_grad_blocks(xp, gy, kernel, stride, dilation, limit, dim):
+    """Views of a padded region ``xp`` and its ``gy`` split along spatial dim ``dim`` (and deeper ones) until
+    one block's columns and reordered ``gy`` fit ``limit`` (one output row of a 3-D sample can be too big)."""
+    c, o_ch = xp.shape[1], gy.shape[1]
+    out_sizes = gy.shape[2:]
+    cost = (c * math.prod(kernel) + o_ch) * math.prod(out_sizes) * xp.itemsize
+    if cost <= limit or dim >= len(out_sizes):
+        yield xp, gy
+        return
+    rows = max(1, int(limit // max(cost // out_sizes[dim], 1)))
+    s, span = stride[dim], dilation[dim] * (kernel[dim] - 1) + 1
+    take = (slice(None),) * (2 + dim)
+    for r0 in range(0, out_sizes[dim], rows):
+        r1 = min(r0 + rows, out_sizes[dim])
+        yield from _weight_grad_blocks(xp[take + (slice(r0 * s, (r1 - 1) * s + span),)],
+                                       gy[take + (slice(r0, r1),)], kernel, stride, dilation, limit, dim + 1)
 
 
 def bias_grad(grad_output):

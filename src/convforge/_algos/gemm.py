@@ -177,10 +177,15 @@ def _im2col_blocks(xp, w, stride, dilation, groups, out_sizes, limit, y, dim):
 
 def padded_band(x, first, last, padding_rest):
     """Rows ``[first, last)`` of ``x`` zero-padded along the first spatial dim (rows outside ``[0, H)`` are
-    zeros) and by ``padding_rest`` along the others: ``(N, C, last - first, *padded rest)``."""
-    rest = pad_zeros(x[:, :, max(first, 0):max(min(last, x.shape[2]), 0)], ((0, 0),) + tuple(padding_rest))
-    band = np.zeros(rest.shape[:2] + (last - first,) + rest.shape[3:], dtype=x.dtype)
-    if rest.shape[2]:
-        start = max(first, 0) - first
-        band[:, :, start:start + rest.shape[2]] = rest
+    zeros) and by ``padding_rest`` along the others: ``(N, C, last - first, *padded rest)``, built in one buffer
+    (no intermediate padded copy: bands exist to save memory)."""
+    if any(lo < 0 or hi < 0 for lo, hi in padding_rest):       # cropping: crop the other dims first
+        x = pad_zeros(x, ((0, 0),) + tuple(padding_rest))
+        padding_rest = ((0, 0),) * len(padding_rest)
+    sizes = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[3:], padding_rest))
+    band = np.zeros(x.shape[:2] + (last - first,) + sizes, dtype=x.dtype)
+    a, z = max(first, 0), max(min(last, x.shape[2]), 0)
+    if z > a:
+        inner = tuple(slice(lo, lo + i) for i, (lo, _) in zip(x.shape[3:], padding_rest))
+        band[(slice(None), slice(None), slice(a - first, z - first)) + inner] = x[:, :, a:z]
     return band

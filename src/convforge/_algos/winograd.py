@@ -80,7 +80,8 @@ def winograd(x, w, stride, padding, dilation, groups, out_sizes, u=None):
     limit = max(_config.workspace_limit(y.nbytes) - (u.nbytes if own_u else 0), 1)
     if per_sample > limit:
         # one sample's transforms exceed the bound: bands of tile rows, each padded on its own
-        band = max(1, int((limit - c * R * need_w * x.itemsize) // (per_tile_row + c * M_OUT * need_w * x.itemsize)))
+        per_band_row = per_tile_row + (c * need_w + o_ch * wo) * M_OUT * x.itemsize    # + its input and output
+        band = max(1, int((limit - c * R * need_w * x.itemsize) // per_band_row))
         for bi in range(n):
             for i0 in range(0, ti, band):
                 i1 = min(i0 + band, ti)
@@ -148,7 +149,7 @@ def weight_grad(x, gy, padding, groups):
     kernels = numba_kernels(x.dtype)
     copies = 1 if kernels is not None else 3
     per_tile_row = ALPHA * ALPHA * tj * copies * (c + o_ch) * x.itemsize       # V and Z of one row of tiles
-    per_row_in = c * M_OUT * need_w * x.itemsize                                # its slice of the padded input
+    per_row_in = (c * M_OUT * need_w + o_ch * M_OUT * wo) * x.itemsize        # its padded input, gy copy
     t = _threads.thread_count()
     du_bytes = ALPHA * ALPHA * o_ch * cg * x.itemsize
     limit = max(_config.workspace_limit(du_bytes) // max(t, 1) - du_bytes, 1)
