@@ -132,6 +132,34 @@ def test_col2im_matches_torch(dtype, numba, cfg, workspace, seed):
     check_rel(y, torch_conv_transpose(cfg, x, w, b), TOL[dtype], "col2im")
 
 
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the direct transposed kernels need Numba")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@HYP
+@given(cfg=conv_configs(transposed=True, per_side=False), depthwise=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_direct_transposed_matches_torch(dtype, cfg, depthwise, seed):
+    """The direct transposed kernels (forced) over random configs, and depthwise-like ones (one output channel
+    per group, the grad-input of a depthwise layer), which automatic selection gives them."""
+    if depthwise:
+        cfg.cout_per_group = 1
+    x, w, b = cfg.arrays(np.random.default_rng(seed), dtype, transposed=True)
+    p = tuple(lo for lo, _ in cfg.padding)
+    if depthwise and cfg.groups > 1:
+        with convforge.config(algorithm="auto"):
+            y = F.conv_transpose(x, w, b, cfg.stride, p, cfg.output_padding, cfg.groups, cfg.dilation)
+        assert _algorithms.last_choice() == "direct"
+    else:
+        y = run_forced("direct", True, None, F.conv_transpose, x, w, b, cfg.stride, p, cfg.output_padding,
+                       cfg.groups, cfg.dilation)
+    check_rel(y, torch_conv_transpose(cfg, x, w, b), TOL[dtype], "direct transposed")
+
+
+def test_direct_transposed_without_numba_is_refused():
+    with convforge.config(algorithm="direct", numba=False):
+        with pytest.raises(ValueError, match=r"cannot run this transposed convolution: the direct transposed "
+                                             r"kernels need Numba"):
+            F.conv_transpose2d(np.ones((1, 2, 3, 3)), np.ones((2, 1, 3, 3)), groups=2)
+
+
 @pytest.mark.parametrize("algorithm", ["im2col", "direct", "pointwise"])
 def test_integer_and_complex_dtypes_are_exact(algorithm):
     rng = np.random.default_rng(3)

@@ -14,7 +14,8 @@ Automatic choice (see docs/PERFORMANCE.md for the measurements behind it):
   20x20: F(4x4, 3x3) needs 4x fewer multiplications, but its weight transform costs 36*O*C, which small outputs
   (14x14, 7x7) do not amortise.  float64 never uses it (its error is ~1e-5 relative, fine for float32 only).
 * ``im2col`` -- everything else.
-* transposed: ``col2im``.
+* transposed: ``direct`` (Numba) when every group has one output channel (a depthwise layer's input
+  gradient), else ``col2im``.
 """
 from __future__ import annotations
 
@@ -97,8 +98,24 @@ CONV = {
     "direct": (_direct.direct, _why_not_direct),
     "winograd": (_winograd, _why_not_winograd),
 }
+def _why_not_direct_transpose(x, w, stride, padding, dilation, groups):
+    from ._algos import depthwise
+    if not depthwise.available(x.dtype):
+        return (f"the direct transposed kernels need Numba (installed and not switched off) and float32 or "
+                f"float64, got {x.dtype}")
+    if w.ndim > 5:
+        return f"the direct transposed kernels cover 1 to 3 spatial dims, got {w.ndim - 2}"
+    return None
+
+
+def _direct_transpose(*args):
+    from ._algos import depthwise
+    return depthwise.transpose_direct(*args)
+
+
 CONV_TRANSPOSE = {
     "col2im": (_transpose.col2im, lambda *a: None),
+    "direct": (_direct_transpose, _why_not_direct_transpose),
 }
 
 
@@ -196,7 +213,7 @@ def _split_conv(name, fn, x, w, stride, padding, dilation, groups, out_sizes):
 
 
 def _split_conv_transpose(name, fn, x, w, stride, padding, groups, dilation, out_sizes):
-    """Transposed convolution in parts: batch chunks, else output-channel blocks (groups == 1)."""
+    """Transposed convolution in parts: batch chunks, else output-channel blocks (groups == 1), else groups."""
     t = _threads.thread_count()
     n, c = x.shape[:2]
     og = w.shape[1]
@@ -216,6 +233,12 @@ def _split_conv_transpose(name, fn, x, w, stride, padding, groups, dilation, out
         for o0, o1 in _even(og, t):
             jobs.append(((slice(None), slice(o0, o1)),
                          lambda o0=o0, o1=o1: fn(x, w[:, o0:o1], stride, padding, 1, dilation, out_sizes)))
+    elif groups >= t:
+        cg = c // groups
+        for g0, g1 in _even(groups, t):
+            jobs.append(((slice(None), slice(g0 * og, g1 * og)),
+                         lambda g0=g0, g1=g1: fn(x[:, g0 * cg:g1 * cg], w[g0 * cg:g1 * cg], stride, padding,
+                                                 g1 - g0, dilation, out_sizes)))
     else:
         return fn(x, w, stride, padding, groups, dilation, out_sizes)
     y = np.empty((n, og * groups) + tuple(out_sizes), dtype=x.dtype)
@@ -249,8 +272,24 @@ def conv(x, w, stride, padding, dilation, groups, out_sizes):
                 (x, w, stride, padding, dilation, groups), _split_conv)
 
 
+def choose_conv_transpose(x, w, stride, padding, groups, dilation):
+    """``direct`` for depthwise-like transposed convolutions (one output channel per group: the input gradient
+    of a depthwise layer), where col2im's products are 1xK matrices; ``col2im`` otherwise."""
+    if groups > 1 and w.shape[1] == 1 and _why_not_direct_transpose(x, w, stride, padding, dilation,
+                                                                      groups) is None:
+        return "direct"
+    return "col2im"
+
+
+def conv_transpose_accepts(x, w, stride, padding, dilation, groups):
+    """False when a forced transposed-convolution algorithm cannot run this call (see :func:`conv_accepts`)."""
+    name = _config.forced_algorithm("conv_transpose")
+    return name is None or CONV_TRANSPOSE[name][1](x, w, stride, padding, dilation, groups) is None
+
+
 def conv_transpose(x, w, stride, padding, groups, dilation, out_sizes):
-    name = _config.forced_algorithm("conv_transpose") or "col2im"
+    name = _config.forced_algorithm("conv_transpose") or choose_conv_transpose(x, w, stride, padding, groups,
+                                                                                dilation)
     return _run(CONV_TRANSPOSE, "transposed convolution", name,
                 (x, w, stride, padding, groups, dilation, out_sizes), (x, w, stride, padding, dilation, groups),
                 _split_conv_transpose)

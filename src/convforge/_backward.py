@@ -55,6 +55,7 @@ _ALL = (True, True, True)
 def conv_input_grad(grad_output, weight, in_sizes, stride, padding, dilation, groups):
     """Gradient of a convolution w.r.t. its input: ``(N, C, *in_sizes)``, a transposed conv of ``grad_output``
     (at stride 1 computed as the equivalent plain convolution, see :func:`_stride1_input_grad`)."""
+    from . import _algorithms
     kernel = weight.shape[2:]
     if all(s == 1 for s in stride):
         gx = _stride1_input_grad(grad_output, weight, padding, dilation, groups)
@@ -62,8 +63,11 @@ def conv_input_grad(grad_output, weight, in_sizes, stride, padding, dilation, gr
             return gx
     unread = tuple((i + lo + hi - d * (k - 1) - 1) % s
                    for i, (lo, hi), k, s, d in zip(in_sizes, padding, kernel, stride, dilation))
-    return _engine.conv_transpose_forward(grad_output, weight, None, stride, padding, unread, groups, dilation,
-                                          tuple(in_sizes))
+    args = (grad_output, weight, None, stride, padding, unread, groups, dilation, tuple(in_sizes))
+    if not _algorithms.conv_transpose_accepts(grad_output, weight, stride, padding, dilation, groups):
+        with _config.config(algorithm="auto"):           # the forced algorithm cannot run it: choose instead
+            return _engine.conv_transpose_forward(*args)
+    return _engine.conv_transpose_forward(*args)
 
 
 def flipped_transposed_weight(weight, groups):
@@ -106,10 +110,14 @@ def conv_weight_grad(input, grad_output, kernel, stride, padding, dilation, grou
     cg, og = c // g, o_ch // g
     kernel = tuple(kernel)
     k_prod = math.prod(kernel)
-    if n > 0 and c > 0 and math.prod(gy.shape[2:]) > 0 and \
-            _weight_grad_algorithm(x.dtype, kernel, stride, dilation, g, cg, og, gy.shape[2:]) == "winograd":
+    algorithm = _weight_grad_algorithm(x.dtype, kernel, stride, dilation, g, cg, og, gy.shape[2:])
+    if n > 0 and c > 0 and math.prod(gy.shape[2:]) > 0 and algorithm == "winograd":
         from ._algos import winograd
         return winograd.weight_grad(x, gy, padding, g).astype(out_dtype, copy=False)
+    if algorithm == "direct":
+        from ._algos import depthwise
+        return depthwise.weight_grad_direct(x, gy, kernel, stride, padding, dilation, g).astype(out_dtype,
+                                                                                             copy=False)
     gw = np.zeros((g, og, cg * k_prod), dtype=cdt)
     if n > 0 and math.prod(gy.shape[2:]) > 0 and c > 0:
         parts = _weight_grad_parts(x, gy, kernel, stride, padding, dilation, g, gw.nbytes)
@@ -120,13 +128,18 @@ def conv_weight_grad(input, grad_output, kernel, stride, padding, dilation, grou
 
 def _weight_grad_algorithm(dtype, kernel, stride, dilation, groups, cg, og, out_sizes):
     """The weight gradient follows ``convforge.config(algorithm=...)`` where that algorithm has a weight-gradient
-    form (``winograd``), and otherwise chooses as the forward does."""
+    form (``winograd``; ``direct`` with Numba), and otherwise chooses as the forward does: Winograd for big
+    float32 3x3 layers, the direct kernels for depthwise layers (one input channel per group)."""
     from . import _algorithms
-    fits = _algorithms.winograd_unfit(dtype, kernel, stride, dilation) is None
+    from ._algos import depthwise
+    winograd_fits = _algorithms.winograd_unfit(dtype, kernel, stride, dilation) is None
+    direct_fits = depthwise.available(dtype) and len(kernel) <= 3
     forced = _config.forced_algorithm("conv")
     if forced is not None:
-        return "winograd" if forced == "winograd" and fits else "im2col"
-    return "winograd" if fits and groups == 1 and _algorithms.winograd_pays(cg, og, out_sizes) else "im2col"
+        return {"winograd": winograd_fits, "direct": direct_fits}.get(forced) and forced or "im2col"
+    if winograd_fits and groups == 1 and _algorithms.winograd_pays(cg, og, out_sizes):
+        return "winograd"
+    return "direct" if direct_fits and groups > 1 and cg == 1 else "im2col"
 
 
 def _weight_grad_parts(x, gy, kernel, stride, padding, dilation, g, gw_bytes):

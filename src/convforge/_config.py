@@ -9,7 +9,8 @@ _DEFAULTS = {"workspace_bytes": 64 * 2 ** 20, "algorithm": None, "numba": True, 
 
 #: algorithm names by operation; ``convforge._algorithms`` holds their implementations and applicability rules
 CONV_ALGORITHMS = ("im2col", "pointwise", "direct", "winograd")
-CONV_TRANSPOSE_ALGORITHMS = ("col2im",)
+CONV_TRANSPOSE_ALGORITHMS = ("col2im", "direct")
+_ALL_ALGORITHMS = CONV_ALGORITHMS + tuple(a for a in CONV_TRANSPOSE_ALGORITHMS if a not in CONV_ALGORITHMS)
 
 
 def _get(key):
@@ -67,8 +68,10 @@ def config(workspace_bytes: int = None, algorithm: str = None, numba: bool = Non
         workspace_bytes: bound on the extra memory one convolution call allocates, besides its output (the bound
             is ``max(workspace_bytes, output size)``; default 64 MiB).
         algorithm: force an algorithm: one of ``"im2col"``, ``"pointwise"``, ``"direct"``, ``"winograd"`` for
-            convolution, ``"col2im"`` for transposed convolution; ``"auto"`` restores automatic selection.  A
-            forced algorithm that cannot handle a call raises ValueError saying why.
+            convolution, ``"col2im"`` or ``"direct"`` (Numba) for transposed convolution; ``"auto"`` restores
+            automatic selection.  A forced algorithm that cannot handle a call raises ValueError saying why.
+            Gradients follow it where the algorithm has a gradient form (Winograd's and the direct kernels'
+            weight gradients) and take another route where it cannot run a gradient's convolution.
         numba: False runs the pure-NumPy paths even when Numba is installed.
         threads: how many threads one call may use (default: the environment variable
             ``CONVFORGE_NUM_THREADS``, else the CPUs available); the call is split into that many independent
@@ -81,9 +84,9 @@ def config(workspace_bytes: int = None, algorithm: str = None, numba: bool = Non
     (1, 3, 3, 3)
     """
     if algorithm is not None and algorithm != "auto" and \
-            algorithm not in CONV_ALGORITHMS + CONV_TRANSPOSE_ALGORITHMS:
+            algorithm not in _ALL_ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of "
-                         f"{', '.join(map(repr, CONV_ALGORITHMS + CONV_TRANSPOSE_ALGORITHMS))} or 'auto'")
+                         f"{', '.join(map(repr, _ALL_ALGORITHMS))} or 'auto'")
     if workspace_bytes is not None and workspace_bytes <= 0:
         raise ValueError(f"workspace_bytes must be positive, got {workspace_bytes}")
     if threads is not None and (not isinstance(threads, int) or threads < 1):

@@ -9,6 +9,7 @@ installed or is switched off (``convforge.config(numba=False)`` or the environme
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from .. import _config
 
 _KERNELS = None
 _TRIED = False
+_LOCK = threading.Lock()
 NUMBA_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -27,12 +29,14 @@ def numba_kernels(dtype=None):
     if dtype is not None and np.dtype(dtype) not in NUMBA_DTYPES:
         return None
     if not _TRIED:
-        _TRIED = True
-        try:
-            from .._kernels import numba_kernels as kernels
-            _KERNELS = kernels
-        except ImportError:
-            _KERNELS = None
+        with _LOCK:         # threads of a split call may ask first at the same time: the import must finish
+            if not _TRIED:
+                try:
+                    from .._kernels import numba_kernels as kernels
+                    _KERNELS = kernels
+                except ImportError:
+                    _KERNELS = None
+                _TRIED = True
     return _KERNELS
 
 
