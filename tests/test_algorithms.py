@@ -424,3 +424,28 @@ def test_gradients_under_every_forced_algorithm(dtype, cfg, seed, algorithm):
     tol = 1e-10 if dtype == np.float64 else 1e-4 if algorithm == "winograd" else 1e-5
     check_rel(gx, ex, tol, f"grad input under {algorithm}")
     check_rel(gw, ew, tol, f"grad weight under {algorithm}")
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="the same-size depthwise path needs Numba")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@HYP
+@given(cfg=conv_configs(), seed=st.integers(0, 2 ** 16), data=st.data())
+def test_same_size_depthwise_matches_torch(dtype, cfg, seed, data):
+    """Stride-1 depthwise layers whose output keeps the input size (any split of the padding, dilation, 1-3
+    dims) run through the masked same-size kernels; automatic choice, against torch."""
+    cfg.groups = data.draw(st.integers(1, 40))
+    cfg.cin_per_group = cfg.cout_per_group = 1
+    cfg.stride = (1,) * cfg.nd
+    padding = []
+    for k, d in zip(cfg.kernel, cfg.dilation):
+        total = d * (k - 1)
+        lo = data.draw(st.integers(0, total))
+        padding.append((lo, total - lo))
+    cfg.padding = tuple(padding)
+    x, w, b = cfg.arrays(np.random.default_rng(seed), dtype)
+    with convforge.config(algorithm="auto"):
+        y = F.conv(x, w, b, 1, cfg.padding, cfg.dilation, cfg.groups)
+    assert y.shape[2:] == x.shape[2:]
+    if cfg.groups > 1 and any(k > 1 for k in cfg.kernel):
+        assert _algorithms.last_choice() == "direct"
+    check_rel(y, torch_conv(cfg, x, w, b), TOL[dtype], "same-size depthwise")

@@ -96,10 +96,10 @@ def transpose_direct(x, w, stride, padding, groups, dilation, out_sizes):
     kernel, in_sizes = tuple(w.shape[2:]), tuple(x.shape[2:])
     nd = len(kernel)
     kernels = _load(x.dtype, nd, "transpose_direct")
-    y = np.zeros((n, groups * og) + tuple(out_sizes), dtype=x.dtype)
-    if y.size == 0 or math.prod(in_sizes) == 0 or c == 0:
-        return y
-    y = np.empty_like(y)            # the kernels write every element
+    shape = (n, groups * og) + tuple(out_sizes)
+    if math.prod(shape) == 0 or math.prod(in_sizes) == 0 or c == 0:
+        return np.zeros(shape, dtype=x.dtype)
+    y = np.empty(shape, dtype=x.dtype)          # the kernels write every element
     x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w, dtype=x.dtype)
     lo = tuple(p[0] for p in padding)

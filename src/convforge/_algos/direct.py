@@ -22,8 +22,11 @@ def direct(x, w, stride, padding, dilation, groups, out_sizes):
     o_ch = w.shape[0]
     kernel = w.shape[2:]
     nd = len(kernel)
-    y = np.zeros((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
     kernels = numba_kernels(x.dtype) if len(w.shape) <= 5 else None    # kernels cover 1 to 3 spatial dims
+    if kernels is not None and o_ch == groups == c and all(s == 1 for s in stride) and \
+            tuple(out_sizes) == tuple(x.shape[2:]):
+        return _same_size_depthwise(x, w, padding, dilation, groups, out_sizes)
+    y = np.zeros((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
     if kernels is None:
         return _direct_numpy(x, w, stride, padding, dilation, groups, out_sizes, y)
     padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
@@ -39,6 +42,19 @@ def direct(x, w, stride, padding, dilation, groups, out_sizes):
                                as_3d(y[a:z], 2, nd))
         del xp                                                          # before the next tile is allocated
     return y
+
+
+def _same_size_depthwise(x, w, padding, dilation, groups, out_sizes):
+    """Stride-1 depthwise convolution whose output has the input's size (MobileNet's 3x3 layers): at stride 1
+    a convolution equals the transposed convolution with the flipped weight and padding ``d*(k-1) - pad``, and
+    the depthwise transposed kernels handle this case on flat planes with per-tap masks, several small planes
+    at a time (measured 2.9x faster than the plane-at-a-time kernel on 960@7, 1.7x on 144@56)."""
+    from .._backward import flipped_transposed_weight
+    from .depthwise import transpose_direct
+    kernel = w.shape[2:]
+    pads = tuple((d * (k - 1) - lo, d * (k - 1) - hi) for k, d, (lo, hi) in zip(kernel, dilation, padding))
+    return transpose_direct(x, flipped_transposed_weight(w, groups), (1,) * len(kernel), pads, groups, dilation,
+                            out_sizes)
 
 
 def _direct_numpy(x, w, stride, padding, dilation, groups, out_sizes, y):
