@@ -98,6 +98,8 @@ CONV = {
     "direct": (_direct.direct, _why_not_direct),
     "winograd": (_winograd, _why_not_winograd),
 }
+
+
 def _why_not_direct_transpose(x, w, stride, padding, dilation, groups):
     from ._algos import depthwise
     if not depthwise.available(x.dtype):
@@ -259,13 +261,6 @@ def _gather(jobs, y, budget):
     return y
 
 
-def conv_accepts(x, w, stride, padding, dilation, groups):
-    """False when ``convforge.config(algorithm=...)`` forces a convolution algorithm that cannot run this call
-    (internal convolutions, e.g. in gradients, then take another route instead of raising)."""
-    name = _config.forced_algorithm("conv")
-    return name is None or CONV[name][1](x, w, stride, padding, dilation, groups) is None
-
-
 def conv(x, w, stride, padding, dilation, groups, out_sizes):
     name = _config.forced_algorithm("conv") or choose_conv(x, w, stride, padding, dilation, groups, out_sizes)
     return _run(CONV, "convolution", name, (x, w, stride, padding, dilation, groups, out_sizes),
@@ -281,10 +276,13 @@ def choose_conv_transpose(x, w, stride, padding, groups, dilation):
     return "col2im"
 
 
-def conv_transpose_accepts(x, w, stride, padding, dilation, groups):
-    """False when a forced transposed-convolution algorithm cannot run this call (see :func:`conv_accepts`)."""
-    name = _config.forced_algorithm("conv_transpose")
-    return name is None or CONV_TRANSPOSE[name][1](x, w, stride, padding, dilation, groups) is None
+def forced_accepts(kind, x, w, stride, padding, dilation, groups):
+    """False when ``convforge.config(algorithm=...)`` forces a ``kind`` ("conv" or "conv_transpose") algorithm
+    that cannot run this call (internal convolutions, e.g. in gradients, then take another route instead of
+    raising)."""
+    name = _config.forced_algorithm(kind)
+    table = CONV if kind == "conv" else CONV_TRANSPOSE
+    return name is None or table[name][1](x, w, stride, padding, dilation, groups) is None
 
 
 def conv_transpose(x, w, stride, padding, groups, dilation, out_sizes):

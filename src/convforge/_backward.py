@@ -41,6 +41,7 @@ multiplied with ``gy`` is conjugated.  float16 accumulates in float32 and is ret
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -64,37 +65,24 @@ def conv_input_grad(grad_output, weight, in_sizes, stride, padding, dilation, gr
     unread = tuple((i + lo + hi - d * (k - 1) - 1) % s
                    for i, (lo, hi), k, s, d in zip(in_sizes, padding, kernel, stride, dilation))
     args = (grad_output, weight, None, stride, padding, unread, groups, dilation, tuple(in_sizes))
-    if not _algorithms.conv_transpose_accepts(grad_output, weight, stride, padding, dilation, groups):
-        with _config.config(algorithm="auto"):           # the forced algorithm cannot run it: choose instead
-            return _engine.conv_transpose_forward(*args)
-    return _engine.conv_transpose_forward(*args)
-
-
-def flipped_transposed_weight(weight, groups):
-    """``W' (C, O/g, *K)`` with ``W'[g*Cg + c, o] = W[g*Og + o, c]`` flipped along every kernel dim: the weight
-    of the plain convolution that equals the transposed convolution with ``W (O, C/g, *K)`` at stride 1."""
-    o_ch, cg = weight.shape[:2]
-    kernel = weight.shape[2:]
-    og = o_ch // groups
-    w = weight.reshape((groups, og, cg) + tuple(kernel)).swapaxes(1, 2)
-    w = w[(slice(None),) * 3 + (slice(None, None, -1),) * len(kernel)]
-    return np.ascontiguousarray(w).reshape((groups * cg, og) + tuple(kernel))
+    forced_ok = _algorithms.forced_accepts("conv_transpose", grad_output, weight, stride, padding, dilation, groups)
+    # a forced algorithm that cannot run it leaves the choice to automatic selection
+    with contextlib.nullcontext() if forced_ok else _config.config(algorithm="auto"):
+        return _engine.conv_transpose_forward(*args)
 
 
 def _stride1_input_grad(grad_output, weight, padding, dilation, groups):
-    """At stride 1 the transposed convolution is a plain convolution of ``grad_output`` with the flipped,
-    transposed weight and padding ``d*(k-1) - pad`` per side, so the forward engine's fastest algorithm
-    (Winograd, the direct depthwise kernel, a single product for 1x1) computes it.  None when a side's padding
-    exceeds the kernel span (that padding would crop) or a forced algorithm cannot run it."""
+    """At stride 1 the transposed convolution is a plain convolution of ``grad_output`` (``_engine.stride1_dual``),
+    so the forward engine's fastest algorithm (Winograd, the direct depthwise kernel, a single product for 1x1)
+    computes it.  None when a side's padding exceeds the kernel span (the dual padding would crop) or a forced
+    algorithm cannot run it."""
     from . import _algorithms
-    kernel = weight.shape[2:]
-    pads = tuple((d * (k - 1) - lo, d * (k - 1) - hi) for k, d, (lo, hi) in zip(kernel, dilation, padding))
-    if any(lo < 0 or hi < 0 for lo, hi in pads):
+    w, pads = _engine.stride1_dual(weight, padding, dilation, groups)
+    ones = (1,) * len(pads)
+    if any(lo < 0 or hi < 0 for lo, hi in pads) or \
+            not _algorithms.forced_accepts("conv", grad_output, w, ones, pads, dilation, groups):
         return None
-    w = flipped_transposed_weight(weight, groups)
-    if not _algorithms.conv_accepts(grad_output, w, (1,) * len(kernel), pads, dilation, groups):
-        return None
-    return _engine.conv_forward(grad_output, w, None, (1,) * len(kernel), pads, dilation, groups)
+    return _engine.conv_forward(grad_output, w, None, ones, pads, dilation, groups)
 
 
 def conv_weight_grad(input, grad_output, kernel, stride, padding, dilation, groups):
@@ -136,7 +124,9 @@ def _weight_grad_algorithm(dtype, kernel, stride, dilation, groups, cg, og, out_
     direct_fits = depthwise.available(dtype) and len(kernel) <= 3
     forced = _config.forced_algorithm("conv")
     if forced is not None:
-        return {"winograd": winograd_fits, "direct": direct_fits}.get(forced) and forced or "im2col"
+        if forced == "winograd" and winograd_fits or forced == "direct" and direct_fits:
+            return forced
+        return "im2col"
     if winograd_fits and groups == 1 and _algorithms.winograd_pays(cg, og, out_sizes):
         return "winograd"
     return "direct" if direct_fits and groups > 1 and cg == 1 else "im2col"

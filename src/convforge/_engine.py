@@ -54,6 +54,21 @@ def window_view(xp, kernel, stride, dilation, out_sizes):
     return as_strided(xp, shape=shape, strides=strides, writeable=False)
 
 
+def stride1_dual(weight, padding, dilation, groups):
+    """At stride 1, a transposed convolution with ``weight (O, C/g, *K)`` and per-side ``padding`` equals the
+    plain convolution with the flipped, transposed weight ``W' (C, O/g, *K)`` (``W'[g*Cg + c, o] =
+    W[g*Og + o, c]`` reversed along every kernel dim) and padding ``d*(k-1) - pad`` per side -- and the other way
+    round.  Returns ``(W', dual padding)``; a negative dual padding means the original padding exceeds the
+    kernel span."""
+    o_ch, cg = weight.shape[:2]
+    kernel = tuple(weight.shape[2:])
+    og = o_ch // groups
+    w = weight.reshape((groups, og, cg) + kernel).swapaxes(1, 2)
+    w = w[(slice(None),) * 3 + (slice(None, None, -1),) * len(kernel)]
+    pads = tuple((d * (k - 1) - lo, d * (k - 1) - hi) for k, d, (lo, hi) in zip(kernel, dilation, padding))
+    return np.ascontiguousarray(w).reshape((groups * cg, og) + kernel), pads
+
+
 def _batch_tiles(n, per_sample_bytes, limit):
     """Split ``range(n)`` into chunks whose workspace stays under ``limit``."""
     per = max(1, int(limit // max(per_sample_bytes, 1)))

@@ -102,17 +102,7 @@ def _tile(xp, u, ti, tj, y):
     g, og, cg = u.shape[1:]
     t = n * ti * tj
     kernels = numba_kernels(xp.dtype)
-    if kernels is not None:
-        v = np.empty((ALPHA * ALPHA, c, t), dtype=xp.dtype)
-        kernels.winograd_input(xp, ti, tj, v)
-    else:
-        s = xp.strides
-        d = as_strided(xp, (n, c, ti, tj, ALPHA, ALPHA), (s[0], s[1], s[2] * M_OUT, s[3] * M_OUT, s[2], s[3]),
-                       writeable=False)                                            # (n, C, ti, tj, 6, 6) view
-        d = np.tensordot(d, BT.astype(xp.dtype), axes=([4], [1]))                  # (n, C, ti, tj, 6b, 6u)
-        d = np.tensordot(d, BT.astype(xp.dtype), axes=([4], [1]))                  # (n, C, ti, tj, 6u, 6v)
-        v = np.ascontiguousarray(d.transpose(4, 5, 1, 0, 2, 3)).reshape(ALPHA * ALPHA, c, t)   # (36, C, T)
-        del d
+    v = _input_transform(xp, ti, tj, kernels)                                       # (36, C, T)
     mm = np.matmul(u, v.reshape(ALPHA * ALPHA, g, cg, t))                           # (36, G, Og, T)
     mm = mm.reshape(ALPHA * ALPHA, g * og, t)
     if kernels is not None:
@@ -154,7 +144,7 @@ def weight_grad(x, gy, padding, groups):
     du_bytes = ALPHA * ALPHA * o_ch * cg * x.itemsize
     limit = max(_config.workspace_limit(du_bytes) // max(t, 1) - du_bytes, 1)
     rows = max(1, min(ti, int(limit // (per_tile_row + per_row_in))))
-    chunks = []                                    # (first sample, last sample, first tile row, last tile row)
+    # chunks: (first sample, last sample, first tile row, last tile row)
     if rows >= ti:
         per = max(1, min(int(limit // ((per_tile_row + per_row_in) * ti)), -(-n // t)))
         chunks = [(a, min(a + per, n), 0, ti) for a in range(0, n, per)]
@@ -179,9 +169,10 @@ def weight_grad(x, gy, padding, groups):
             return du
         return go
 
-    parts = [chunks[i::t] for i in range(min(t, len(chunks)))] if t > 1 and len(chunks) > 1 else [chunks]
     from .._algorithms import worth_splitting       # not at import: _algorithms imports this module
-    if not worth_splitting("winograd", n * o_ch * cg * ho * wo * 9):
+    if t > 1 and len(chunks) > 1 and worth_splitting("winograd", n * o_ch * cg * ho * wo * 9):
+        parts = [chunks[i::t] for i in range(min(t, len(chunks)))]
+    else:
         parts = [chunks]
     dus = _threads.run_parts([run(p) for p in parts])
     total = np.zeros((ALPHA * ALPHA, o_ch, cg), dtype=np.float64)
