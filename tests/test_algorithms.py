@@ -18,6 +18,7 @@ import convforge
 import convforge.nn.functional as F
 from convforge import _algorithms
 from convforge._algos import numba_kernels
+from convforge._algos import implicit as _implicit
 from conftest import to_torch, torch
 from _configs import conv_configs
 
@@ -190,12 +191,27 @@ def test_automatic_selection():
     assert _auto(np.ones((1, 8, 9, 9), f32), np.ones((4, 8, 1, 1), f32), stride=2) == "pointwise"
     depthwise = _auto(np.ones((1, 8, 9, 9), f32), np.ones((8, 1, 3, 3), f32), groups=8, padding=1)
     assert depthwise == ("direct" if HAVE_NUMBA else "im2col")
+    implicit = HAVE_NUMBA and _implicit.fast_here()
+    for dt in (f32, np.float64):
+        assert _auto(np.ones((1, 16, 24, 24), dt), np.ones((16, 16, 3, 3), dt), padding=1) == (
+            "implicit" if implicit else "winograd" if dt == f32 else "im2col")
+        assert _auto(np.ones((2, 8, 7, 7), dt), np.ones((8, 2, 3, 3), dt), padding=1, groups=4) == (
+            "implicit" if implicit else "im2col")
+    assert _auto(np.ones((1, 16, 24, 24), f32), np.ones((16, 16, 3, 3), f32), stride=2) == "im2col"
+    with convforge.config(workspace_bytes=1000):        # one padded sample over the bound: columns in bands
+        assert _auto(np.ones((1, 16, 24, 24), f32), np.ones((1, 16, 3, 3), f32), padding=1) == "im2col"
+    F.conv_transpose2d(np.ones((1, 4, 5, 5)), np.ones((4, 2, 3, 3)), stride=2)
+    assert _algorithms.last_choice() == "col2im"
+
+
+def test_automatic_selection_without_wide_vectors(monkeypatch):
+    """Without AVX-512 the implicit-GEMM kernels are not chosen: Winograd for float32 3x3 at >= 20x20."""
+    monkeypatch.setattr(_implicit, "fast_here", lambda: False)
+    f32 = np.float32
     assert _auto(np.ones((1, 16, 24, 24), f32), np.ones((16, 16, 3, 3), f32), padding=1) == "winograd"
     # float64 never uses the lower-accuracy transform; small outputs do not amortise it
     assert _auto(np.ones((1, 16, 24, 24)), np.ones((16, 16, 3, 3)), padding=1) == "im2col"
     assert _auto(np.ones((1, 16, 7, 7), f32), np.ones((16, 16, 3, 3), f32), padding=1) == "im2col"
-    F.conv_transpose2d(np.ones((1, 4, 5, 5)), np.ones((4, 2, 3, 3)), stride=2)
-    assert _algorithms.last_choice() == "col2im"
 
 
 def test_numba_switch_off_uses_pure_numpy():

@@ -2,7 +2,7 @@
 ``max(workspace_bytes, output size)``, for every algorithm, including when one sample alone is over the bound.
 
 The smallest unit of work is one output row of one sample for im2col (deeper dims are tiled too), one row of
-4x4 tiles for Winograd, and one padded sample for direct, pointwise and col2im; the cases below are sized so
+4x4 tiles for Winograd, and one padded sample for direct, pointwise, implicit and col2im; the cases below are sized so
 that these units fit while an untiled algorithm would break the bound.
 
 tracemalloc sees NumPy's allocations; the Numba kernels allocate nothing large (only a few rows of scratch).
@@ -41,12 +41,16 @@ CASES = [
     ("pointwise", np.float64, (32, 16, 24, 24), (4, 16, 1, 1), dict(stride=2)),
     ("winograd", np.float32, (16, 16, 24, 24), (4, 16, 3, 3), dict(padding=1)),
     ("winograd", np.float32, (1, 4, 192, 192), (1, 4, 3, 3), dict(padding=1)),          # row bands
+    ("implicit", np.float64, (16, 8, 24, 24), (4, 8, 3, 3), dict(padding=1)),
+    ("implicit", np.float32, (8, 6, 10, 12, 12), (8, 3, 3, 3, 3), dict(padding=1, groups=2)),
 ]
 
 
 @pytest.mark.parametrize("numba", [True, False])
 @pytest.mark.parametrize("algorithm, dtype, xs, ws, kw", CASES)
 def test_conv_workspace_is_bounded(algorithm, dtype, xs, ws, kw, numba):
+    if algorithm == "implicit" and not numba:
+        pytest.skip("the implicit-GEMM kernels need Numba")
     rng = np.random.default_rng(0)
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)

@@ -8,8 +8,11 @@ Automatic choice (see docs/PERFORMANCE.md for the measurements behind it):
 
 * ``pointwise`` -- every kernel size is 1: the input pixels already are the columns (any stride, padding, groups).
 * ``direct`` -- depthwise (one input channel per group) when Numba is available: no matrix product has enough
-  work there, a direct loop over taps is faster and needs no workspace.  (Thin groups, e.g. ResNeXt's 4 channels
-  per group, measured faster with im2col's batched products.)
+  work there, a direct loop over taps is faster and needs no workspace.
+* ``implicit`` -- every other stride-1 kernel larger than 1x1, when Numba is available and the CPU has AVX-512
+  (64-byte vectors), and one padded sample fits the workspace bound: register-blocked products read straight
+  from the padded input run at about twice the BLAS's rate here (NumPy's OpenBLAS uses AVX2 kernels on this CPU)
+  and thin groups run at the dense rate.  Without AVX-512 the kernels are correct but not faster (forced only).
 * ``winograd`` -- float32 3x3 2-D, stride 1, dilation 1, >= 16 channels in and out and outputs of at least
   20x20: F(4x4, 3x3) needs 4x fewer multiplications, but its weight transform costs 36*O*C, which small outputs
   (14x14, 7x7) do not amortise.  float64 never uses it (its error is ~1e-5 relative, fine for float32 only).
@@ -27,6 +30,7 @@ import numpy as np
 from . import _config
 from ._algos import direct as _direct
 from ._algos import gemm as _gemm
+from ._algos import implicit as _implicit
 from ._algos import numba_kernels
 from ._algos import threads as _threads
 from ._algos import transpose as _transpose
@@ -92,8 +96,13 @@ def _winograd(*args, **kwargs):
     return winograd.winograd(*args, **kwargs)
 
 
+def _why_not_implicit(x, w, stride, padding, dilation, groups):
+    return _implicit.unfit(x.dtype, stride)
+
+
 CONV = {
     "im2col": (_gemm.im2col, lambda *a: None),
+    "implicit": (_implicit.implicit, _why_not_implicit),
     "pointwise": (_gemm.pointwise, _why_not_pointwise),
     "direct": (_direct.direct, _why_not_direct),
     "winograd": (_winograd, _why_not_winograd),
@@ -130,13 +139,20 @@ def choose_conv(x, w, stride, padding, dilation, groups, out_sizes):
     fast_dtype = x.dtype in (np.float32, np.float64)
     if groups > 1 and cg == 1 and fast_dtype and len(kernel) <= 3 and numba_kernels(x.dtype) is not None:
         return "direct"
+    if o_ch // groups >= 2 and _implicit.fast_here() and _implicit.unfit(x.dtype, stride) is None and \
+            _implicit.padded_sample_bytes(x, padding) <= _config.workspace_limit(
+                x.shape[0] * o_ch * math.prod(out_sizes) * x.itemsize):
+        return "implicit"
     if "winograd" in _available and _why_not_winograd(x, w, stride, padding, dilation, groups) is None \
             and groups == 1 and winograd_pays(cg, o_ch, out_sizes):
         return "winograd"
     return "im2col"
 
 
-_available = {"im2col", "pointwise", "direct", "winograd"}
+_available = {"im2col", "pointwise", "direct", "winograd", "implicit"}
+
+# Algorithms that split their own work over threads (``_split_conv`` leaves them whole).
+SELF_THREADED = frozenset({"implicit"})
 
 
 def _run(table, kind, name, args, why_args, split):
@@ -163,7 +179,7 @@ def _split_conv(name, fn, x, w, stride, padding, dilation, groups, out_sizes):
     n, c = x.shape[:2]
     o_ch, cg = w.shape[:2]
     macs = n * o_ch * math.prod(out_sizes) * cg * math.prod(w.shape[2:])
-    if t == 1 or not worth_splitting(name, macs):
+    if t == 1 or not worth_splitting(name, macs) or name in SELF_THREADED:
         return fn(x, w, stride, padding, dilation, groups, out_sizes)
     if n < t and name in BLAS_THREADED_WHEN_SMALL_BATCH and macs < MAX_BLAS_THREADED_MACS:
         # Fewer samples than threads on a small layer: splitting one sample into row bands (each with a

@@ -8,7 +8,7 @@ _state = threading.local()
 _DEFAULTS = {"workspace_bytes": 64 * 2 ** 20, "algorithm": None, "numba": True, "threads": None}
 
 #: algorithm names by operation; ``convforge._algorithms`` holds their implementations and applicability rules
-CONV_ALGORITHMS = ("im2col", "pointwise", "direct", "winograd")
+CONV_ALGORITHMS = ("im2col", "pointwise", "direct", "winograd", "implicit")
 CONV_TRANSPOSE_ALGORITHMS = ("col2im", "direct")
 _ALL_ALGORITHMS = CONV_ALGORITHMS + tuple(a for a in CONV_TRANSPOSE_ALGORITHMS if a not in CONV_ALGORITHMS)
 

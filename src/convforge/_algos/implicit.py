@@ -1,0 +1,190 @@
+"""Implicit GEMM: stride-1 convolution as a register-blocked matrix product that reads its columns straight from
+the padded input, with no im2col buffer.
+
+With the input zero-padded and flattened per channel, output position ``j`` (in the padded plane's flat
+coordinates) and kernel tap ``t`` read ``xp[c, j + offs[t]]``, ``offs[t] = sum_d t_d * dilation_d *
+stride_of_dim_d``: the column matrix of im2col is a set of shifted views of the padded planes.  The kernels
+(:mod:`convforge._kernels.implicit_kernels`) keep a block of output channels x a few vectors of positions in
+vector registers and stream the shifted input vectors through them, one broadcast weight per fused
+multiply-add.  Positions that fall in the padding columns are computed and dropped (``Wo / Wp`` of the work is
+useful: 14/16 on a padded 14x14 plane).
+
+Measured on the benchmark machine (AVX-512, where NumPy's OpenBLAS runs AVX2 kernels): about 2x the
+single-core rate of the BLAS product, and no column buffer to build; ResNeXt's 16-channel groups run at the
+dense rate because the micro-kernel does not care how thin a group is (docs/PERFORMANCE.md).
+
+Memory: the padded copy of a batch tile (tiled under the workspace bound); the kernels read the weight in place
+and write the output directly.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+
+import numpy as np
+
+from .. import _config
+from . import numba_kernels
+from .threads import run_parts, thread_count
+
+_KERNELS = None
+_LOCK = threading.Lock()
+
+# A band of positions whose input (all the group's channels, plus the kernel's reach) fits in this many bytes
+# is computed for every output-channel block before the next band, so the input is read from cache.
+BAND_BYTES = 384 * 2 ** 10
+
+
+def kernels(dtype):
+    """The implicit-GEMM kernel module when Numba is usable for ``dtype``, else None."""
+    global _KERNELS
+    if numba_kernels(dtype) is None:
+        return None
+    if _KERNELS is None:
+        with _LOCK:
+            if _KERNELS is None:
+                from .._kernels import implicit_kernels
+                _KERNELS = implicit_kernels
+    return _KERNELS
+
+
+def fast_here() -> bool:
+    """True when the CPU has 64-byte vectors (AVX-512), where the kernels beat NumPy's BLAS."""
+    from .._kernels.simd import VECTOR_BYTES
+    return VECTOR_BYTES >= 64
+
+
+def unfit(dtype, stride):
+    """Why the implicit-GEMM kernels cannot compute this convolution, or None."""
+    if kernels(dtype) is None:
+        return (f"the implicit-GEMM kernels need Numba (installed and not switched off) and float32 or float64, "
+                f"got {np.dtype(dtype)}")
+    if any(s != 1 for s in stride):
+        return f"the implicit-GEMM kernels need stride 1, got stride {tuple(stride)}"
+    return None
+
+
+def padded_sample_bytes(x, padding):
+    """Bytes of one sample's padded copy (the algorithm's workspace per sample)."""
+    return x.shape[1] * math.prod(i + max(lo, 0) + max(hi, 0) for i, (lo, hi) in zip(x.shape[2:], padding)) \
+        * x.itemsize
+
+
+class _Plan:
+    """Everything about a call that does not depend on the batch: tap offsets, row map, blocking."""
+
+    def __init__(self, x, w, padding, dilation, groups, out_sizes):
+        from .._kernels.simd import lanes
+        self.kernels = kernels(x.dtype)
+        c = x.shape[1]
+        o_ch, cg = w.shape[:2]
+        kernel = w.shape[2:]
+        self.padding = padding
+        self.padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
+        self.plane = math.prod(self.padded)
+        flat = [math.prod(self.padded[d + 1:]) for d in range(len(kernel))]
+        self.offs = np.array([sum(t * dl * f for t, dl, f in zip(tap, dilation, flat))
+                              for tap in itertools.product(*(range(k) for k in kernel))], dtype=np.int64)
+        self.lanes = lanes(x.itemsize)
+        self.og, self.cg, self.groups, self.c = o_ch // groups, cg, groups, c
+        self.rows_per_block, vectors = (4, 4) if self.og <= 4 else (8, 2)
+        self.fn = self.kernels.conv_4x4 if self.rows_per_block == 4 else self.kernels.conv_8x2
+        self.span = vectors * self.lanes
+        positions = sum((o - 1) * f for o, f in zip(out_sizes, flat)) + 1
+        self.j_end = -(-positions // self.span) * self.span
+        self.slack = self.j_end - positions             # reads past the last plane: the last vectors' tails
+        self.rowmap = _row_map(self.padded, out_sizes)
+        self.out_sizes = out_sizes
+        self.blocks = -(-self.og // self.rows_per_block)
+        self.wf = np.ascontiguousarray(w).reshape(-1)
+        spill = -self.og % self.rows_per_block     # the last group's last block reads this many rows past O
+        if spill:
+            self.wf = np.concatenate([self.wf, np.zeros(spill * cg * len(self.offs), dtype=w.dtype)])
+        reach = int(self.offs[-1])
+        fit = (BAND_BYTES // max(cg * x.itemsize, 1) - reach) // self.span * self.span
+        self.band = int(min(self.j_end, max(self.span, fit)))
+
+    def run(self, xf, y_flat, samples, groups=None, blocks=None, positions=None):
+        b0, b1 = samples
+        g0, g1 = groups or (0, self.groups)
+        ob0, ob1 = blocks or (0, self.blocks)
+        j0, j1 = positions or (0, self.j_end)
+        out = math.prod(self.out_sizes)
+        self.fn(xf, self.c * self.plane, self.plane, self.cg, self.wf, self.offs,
+                y_flat, self.groups * self.og * out, out, self.og, self.rowmap, self.padded[-1],
+                self.out_sizes[-1], b0, b1, g0, g1, ob0, ob1, j0, j1, self.band, self.lanes)
+
+
+def _row_map(padded, out_sizes):
+    """Output offset of the first output of each padded row (all dims but the last), or -1 for rows that hold
+    no outputs."""
+    rows = padded[:-1]
+    if not rows:
+        return np.zeros(1, dtype=np.int64)
+    idx = np.indices(rows).reshape(len(rows), -1)
+    valid = np.all(idx < np.array(out_sizes[:-1])[:, None], axis=0)
+    clipped = np.minimum(idx, np.array(out_sizes[:-1])[:, None] - 1)
+    offsets = np.ravel_multi_index(tuple(clipped), tuple(out_sizes[:-1])) * out_sizes[-1]
+    return np.where(valid, offsets, -1).astype(np.int64)
+
+
+def _padded_flat(x, plan):
+    """The zero-padded tile as one flat buffer, with ``plan.slack`` zeros after the last plane."""
+    n, c = x.shape[:2]
+    xf = np.zeros(n * c * plan.plane + plan.slack, dtype=x.dtype)
+    inner = tuple(slice(lo, lo + i) for i, (lo, _) in zip(x.shape[2:], plan.padding))
+    xf[:n * c * plan.plane].reshape((n, c) + plan.padded)[(slice(None), slice(None)) + inner] = x
+    return xf
+
+
+def implicit(x, w, stride, padding, dilation, groups, out_sizes):
+    """Stride-1 convolution by the implicit-GEMM kernels (threads over samples, else channels or positions)."""
+    if any(lo < 0 or hi < 0 for lo, hi in padding):               # cropping: crop once, then pad
+        x = np.ascontiguousarray(x[(slice(None), slice(None)) + tuple(
+            slice(max(-lo, 0), s - max(-hi, 0)) for s, (lo, hi) in zip(x.shape[2:], padding))])
+        padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
+    n = x.shape[0]
+    o_ch = w.shape[0]
+    plan = _Plan(x, w, padding, dilation, groups, out_sizes)
+    y = np.empty((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
+    limit = _config.workspace_limit(y.nbytes)
+    per_sample = plan.c * plan.plane * x.itemsize
+    macs = n * o_ch * math.prod(out_sizes) * plan.cg * len(plan.offs)
+    from .._algorithms import worth_splitting
+    t = thread_count() if worth_splitting("implicit", macs) else 1
+
+    def samples(a, z, budget):
+        for s0, s1 in _tiles(a, z, per_sample, budget):
+            xf = _padded_flat(x[s0:s1], plan)
+            plan.run(xf, y[s0:s1].reshape(-1), (0, s1 - s0))
+            del xf
+
+    if t == 1 or n >= t:
+        parts = _even(0, n, min(t, n))
+        run_parts([lambda a=a, z=z: samples(a, z, limit // len(parts)) for a, z in parts])
+        return y
+    for s0, s1 in _tiles(0, n, per_sample, limit):               # fewer samples than threads: split the work
+        xf = _padded_flat(x[s0:s1], plan)
+        yt = y[s0:s1].reshape(-1)
+        whole = (0, s1 - s0)
+        if groups >= t:
+            jobs = [dict(groups=r) for r in _even(0, groups, t)]
+        elif plan.blocks >= t:
+            jobs = [dict(blocks=r) for r in _even(0, plan.blocks, t)]
+        else:
+            jobs = [dict(positions=r) for r in _even(0, plan.j_end, t, plan.span)]
+        run_parts([lambda kw=kw: plan.run(xf, yt, whole, **kw) for kw in jobs])
+        del xf
+    return y
+
+
+def _tiles(a, z, per_sample, budget):
+    per = max(1, int(budget // max(per_sample, 1)))
+    return [(i, min(i + per, z)) for i in range(a, z, per)]
+
+
+def _even(a, z, parts, multiple=1):
+    step = -(-(z - a) // parts)
+    step = -(-step // multiple) * multiple
+    return [(i, min(i + step, z)) for i in range(a, z, step)]

@@ -1,0 +1,132 @@
+"""The implicit-GEMM algorithm (``convforge._algos.implicit``) and its SIMD building blocks, against torch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import convforge
+import convforge.nn.functional as F
+from convforge import _algorithms
+from convforge._algos import implicit as _implicit
+from conftest import torch
+from test_algorithms import HYP, TOL, WORKSPACES, check_rel, run_forced, torch_conv
+from _configs import conv_configs
+
+pytestmark = pytest.mark.skipif(_implicit.kernels(np.float64) is None, reason="needs Numba")
+
+
+@st.composite
+def stride1_configs(draw, max_size=9):
+    """Stride-1 convolutions with output-channel counts that cover both kernels (blocks of 4 and of 8) and
+    blocks that run past a group's last channel."""
+    cfg = draw(conv_configs(max_size=max_size))
+    cfg.stride = (1,) * cfg.nd
+    cfg.cout_per_group = draw(st.sampled_from([1, 2, 3, 4, 5, 8, 9, 16, 17]))
+    return cfg
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@HYP
+@given(cfg=stride1_configs(), workspace=WORKSPACES, seed=st.integers(0, 2 ** 16))
+def test_implicit_matches_torch(dtype, cfg, workspace, seed):
+    x, w, b = cfg.arrays(np.random.default_rng(seed), dtype)
+    y = run_forced("implicit", True, workspace, F.conv, x, w, b, 1, cfg.padding, cfg.dilation, cfg.groups)
+    assert y.dtype == dtype
+    check_rel(y, torch_conv(cfg, x, w, b), TOL[dtype], "implicit")
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@HYP
+@given(cfg=stride1_configs(), seed=st.integers(0, 2 ** 16), workspace=WORKSPACES)
+def test_implicit_threads_match_torch(threads, cfg, seed, workspace):
+    """Every split: samples (each part pads its own), else groups, output-channel blocks or positions."""
+    x, w, b = cfg.arrays(np.random.default_rng(seed), np.float64)
+    old = _algorithms.MIN_PARALLEL_MACS
+    _algorithms.MIN_PARALLEL_MACS = 0
+    try:
+        with convforge.config(threads=threads, algorithm="implicit", workspace_bytes=workspace):
+            y = F.conv(x, w, b, 1, cfg.padding, cfg.dilation, cfg.groups)
+    finally:
+        _algorithms.MIN_PARALLEL_MACS = old
+    check_rel(y, torch_conv(cfg, x, w, b), 1e-10, f"implicit in {threads} parts")
+
+
+@pytest.mark.parametrize("shape, weight, groups", [
+    ((1, 3, 40, 37), (20, 3, 3, 3), 1),           # one sample: parts over output-channel blocks
+    ((1, 4, 300), (4, 1, 5), 4),                   # one sample, groups >= threads
+    ((1, 2, 70, 70), (3, 2, 3, 3), 1),             # one block: parts over positions
+])
+def test_implicit_single_sample_parts(shape, weight, groups, monkeypatch):
+    monkeypatch.setattr(_algorithms, "MIN_PARALLEL_MACS", 0)
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal(shape), rng.standard_normal(weight)
+    with convforge.config(threads=2, algorithm="implicit"):
+        y = F.conv(x, w, None, 1, 2, 1, groups)
+    fn = getattr(torch.nn.functional, f"conv{len(shape) - 2}d")
+    check_rel(y, fn(torch.from_numpy(x), torch.from_numpy(w), None, 1, 2, 1, groups).numpy(), 1e-10)
+
+
+def test_negative_padding_crops_first():
+    """Canonical padding can be negative (the input gradient's dual padding ``d*(k-1) - pad``)."""
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((5, 3, 2, 3))
+    pads = ((-1, 2), (1, -2))
+    with convforge.config(algorithm="implicit"):
+        got = _algorithms.conv(x, w, (1, 1), pads, (1, 1), 1, (9, 3))
+    with convforge.config(algorithm="im2col"):
+        want = _algorithms.conv(x, w, (1, 1), pads, (1, 1), 1, (9, 3))
+    check_rel(got, want, 1e-12)
+
+
+def test_input_gradient_with_large_padding_matches_torch():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 4, 6, 7))
+    w = rng.standard_normal((6, 4, 2, 2))
+    gy = rng.standard_normal((2, 6, 11, 12))
+    gx = convforge.nn.grad.conv2d_input(x.shape, w, gy, padding=3)
+    xt = torch.from_numpy(x).requires_grad_()
+    torch.nn.functional.conv2d(xt, torch.from_numpy(w), padding=3).backward(torch.from_numpy(gy))
+    check_rel(gx, xt.grad.numpy(), 1e-10)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(stride=2), r"implicit-GEMM kernels need stride 1, got stride \(2, 2\)"),
+    (dict(dtype=np.int64), r"implicit-GEMM kernels need Numba .* and float32 or float64, got int64"),
+])
+def test_forced_implicit_that_cannot_run_raises(kw, match):
+    dtype = kw.pop("dtype", np.float32)
+    with convforge.config(algorithm="implicit"):
+        with pytest.raises(ValueError, match=r"config\(algorithm='implicit'\) cannot run this convolution: the " + match):
+            F.conv(np.ones((1, 2, 6, 6), dtype), np.ones((3, 2, 3, 3), dtype), **kw)
+
+
+def test_forced_implicit_without_numba_raises():
+    with convforge.config(algorithm="implicit", numba=False):
+        with pytest.raises(ValueError, match=r"implicit-GEMM kernels need Numba"):
+            F.conv(np.ones((1, 2, 6, 6)), np.ones((3, 2, 3, 3)))
+
+
+# ------------------------------------------------------------------------------------------ SIMD blocks
+
+def test_vector_operations():
+    from numba import njit
+    from convforge._kernels.simd import at, lanes, vfma, vload, vstore_lanes, vzero
+
+    @njit
+    def fma_store(x, s, out, lo, hi):
+        acc = vfma(vzero(x), vload(x, 1), s)
+        acc = vfma(acc, vload(x, 0), at(x, 2))
+        vstore_lanes(out, 3 - lo, acc, lo, hi)
+
+    for dtype in (np.float32, np.float64):
+        n = lanes(np.dtype(dtype).itemsize)
+        x = np.arange(1, n + 3, dtype=dtype)
+        want = x[1:n + 1] * 2.5 + x[:n] * x[2]
+        for lo, hi in ((0, n), (2, n - 1), (n - 1, n + 5), (-3, 1), (4, 4)):
+            out = np.full(n + 8, -1.0, dtype=dtype)
+            fma_store(x, 2.5, out, lo, hi)
+            expect = np.full(n + 8, -1.0, dtype=dtype)
+            a, z = max(lo, 0), min(hi, n)
+            expect[3 - lo + a:3 - lo + z] = want[a:z]
+            np.testing.assert_array_equal(out, expect)
