@@ -17,28 +17,30 @@ pytestmark = pytest.mark.skipif(_implicit.kernels(np.float64) is None, reason="n
 
 
 @st.composite
-def stride1_configs(draw, max_size=9):
-    """Stride-1 convolutions with output-channel counts that cover both kernels (blocks of 4 and of 8) and
-    blocks that run past a group's last channel."""
+def implicit_configs(draw, max_size=9):
+    """Convolutions (stride 1 half the time: strided ones are split into phases) with output-channel counts
+    that cover both kernels (blocks of 4 and of 8) and blocks that run past a group's last channel."""
     cfg = draw(conv_configs(max_size=max_size))
-    cfg.stride = (1,) * cfg.nd
+    if draw(st.booleans()):
+        cfg.stride = (1,) * cfg.nd
     cfg.cout_per_group = draw(st.sampled_from([1, 2, 3, 4, 5, 8, 9, 16, 17]))
     return cfg
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @HYP
-@given(cfg=stride1_configs(), workspace=WORKSPACES, seed=st.integers(0, 2 ** 16))
+@given(cfg=implicit_configs(), workspace=WORKSPACES, seed=st.integers(0, 2 ** 16))
 def test_implicit_matches_torch(dtype, cfg, workspace, seed):
     x, w, b = cfg.arrays(np.random.default_rng(seed), dtype)
-    y = run_forced("implicit", True, workspace, F.conv, x, w, b, 1, cfg.padding, cfg.dilation, cfg.groups)
+    y = run_forced("implicit", True, workspace, F.conv, x, w, b, cfg.stride, cfg.padding, cfg.dilation,
+                   cfg.groups)
     assert y.dtype == dtype
     check_rel(y, torch_conv(cfg, x, w, b), TOL[dtype], "implicit")
 
 
 @pytest.mark.parametrize("threads", [2, 3])
 @HYP
-@given(cfg=stride1_configs(), seed=st.integers(0, 2 ** 16), workspace=WORKSPACES)
+@given(cfg=implicit_configs(), seed=st.integers(0, 2 ** 16), workspace=WORKSPACES)
 def test_implicit_threads_match_torch(threads, cfg, seed, workspace):
     """Every split: samples (each part pads its own), else groups, output-channel blocks or positions."""
     x, w, b = cfg.arrays(np.random.default_rng(seed), np.float64)
@@ -46,7 +48,7 @@ def test_implicit_threads_match_torch(threads, cfg, seed, workspace):
     _algorithms.MIN_PARALLEL_MACS = 0
     try:
         with convforge.config(threads=threads, algorithm="implicit", workspace_bytes=workspace):
-            y = F.conv(x, w, b, 1, cfg.padding, cfg.dilation, cfg.groups)
+            y = F.conv(x, w, b, cfg.stride, cfg.padding, cfg.dilation, cfg.groups)
     finally:
         _algorithms.MIN_PARALLEL_MACS = old
     check_rel(y, torch_conv(cfg, x, w, b), 1e-10, f"implicit in {threads} parts")
@@ -90,15 +92,26 @@ def test_input_gradient_with_large_padding_matches_torch():
     check_rel(gx, xt.grad.numpy(), 1e-10)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(stride=2), r"implicit-GEMM kernels need stride 1, got stride \(2, 2\)"),
-    (dict(dtype=np.int64), r"implicit-GEMM kernels need Numba .* and float32 or float64, got int64"),
-])
-def test_forced_implicit_that_cannot_run_raises(kw, match):
-    dtype = kw.pop("dtype", np.float32)
+def test_forced_implicit_on_integers_raises():
     with convforge.config(algorithm="implicit"):
-        with pytest.raises(ValueError, match=r"config\(algorithm='implicit'\) cannot run this convolution: the " + match):
-            F.conv(np.ones((1, 2, 6, 6), dtype), np.ones((3, 2, 3, 3), dtype), **kw)
+        with pytest.raises(ValueError, match=r"config\(algorithm='implicit'\) cannot run this convolution: the "
+                                             r"implicit-GEMM kernels need Numba .* and float32 or float64, got int64"):
+            F.conv(np.ones((1, 2, 6, 6), np.int64), np.ones((3, 2, 3, 3), np.int64))
+
+
+@pytest.mark.parametrize("stride, dilation", [((2, 2), (1, 1)), ((2, 3), (2, 1)), ((3, 2), (3, 4))])
+def test_phase_split_is_a_stride1_convolution(stride, dilation):
+    """The phase-split input and weight give the strided convolution as a stride-1 one (checked with im2col)."""
+    rng = np.random.default_rng(7)
+    x, w = rng.standard_normal((2, 4, 15, 14)), rng.standard_normal((6, 2, 3, 4))
+    pads = ((1, 2), (0, 3))
+    out = tuple((i + lo + hi - d * (k - 1) - 1) // s + 1
+                for i, (lo, hi), k, s, d in zip(x.shape[2:], pads, w.shape[2:], stride, dilation))
+    xs, ws, d1, p1 = _implicit.phase_split(x, w, stride, pads, dilation, 2, out)
+    with convforge.config(algorithm="im2col"):
+        got = _algorithms.conv(xs, ws, (1, 1), p1, d1, 2, out)
+        want = _algorithms.conv(x, w, stride, pads, dilation, 2, out)
+    check_rel(got, want, 1e-12)
 
 
 def test_forced_implicit_without_numba_raises():

@@ -43,6 +43,7 @@ CASES = [
     ("winograd", np.float32, (1, 4, 192, 192), (1, 4, 3, 3), dict(padding=1)),          # row bands
     ("implicit", np.float64, (16, 8, 24, 24), (4, 8, 3, 3), dict(padding=1)),
     ("implicit", np.float32, (8, 6, 10, 12, 12), (8, 3, 3, 3, 3), dict(padding=1, groups=2)),
+    ("implicit", np.float64, (16, 8, 24, 24), (4, 8, 3, 3), dict(stride=2, padding=1)),     # phase split
 ]
 
 

@@ -9,10 +9,11 @@ Automatic choice (see docs/PERFORMANCE.md for the measurements behind it):
 * ``pointwise`` -- every kernel size is 1: the input pixels already are the columns (any stride, padding, groups).
 * ``direct`` -- depthwise (one input channel per group) when Numba is available: no matrix product has enough
   work there, a direct loop over taps is faster and needs no workspace.
-* ``implicit`` -- every other stride-1 kernel larger than 1x1, when Numba is available and the CPU has AVX-512
-  (64-byte vectors), and one padded sample fits the workspace bound: register-blocked products read straight
-  from the padded input run at about twice the BLAS's rate here (NumPy's OpenBLAS uses AVX2 kernels on this CPU)
-  and thin groups run at the dense rate.  Without AVX-512 the kernels are correct but not faster (forced only).
+* ``implicit`` -- every other kernel larger than 1x1 (strided ones split into phases), when Numba is available,
+  the CPU has AVX-512 (64-byte vectors) and one sample's workspace fits the bound: register-blocked products
+  read straight from the padded input run at about twice the BLAS's rate here (NumPy's OpenBLAS uses AVX2
+  kernels on this CPU) and thin groups run at the dense rate.  Without AVX-512 the kernels are correct but
+  not faster, so they are used only when forced.
 * ``winograd`` -- float32 3x3 2-D, stride 1, dilation 1, >= 16 channels in and out and outputs of at least
   20x20: F(4x4, 3x3) needs 4x fewer multiplications, but its weight transform costs 36*O*C, which small outputs
   (14x14, 7x7) do not amortise.  float64 never uses it (its error is ~1e-5 relative, fine for float32 only).
@@ -97,7 +98,7 @@ def _winograd(*args, **kwargs):
 
 
 def _why_not_implicit(x, w, stride, padding, dilation, groups):
-    return _implicit.unfit(x.dtype, stride)
+    return _implicit.unfit(x.dtype)
 
 
 CONV = {
@@ -139,8 +140,8 @@ def choose_conv(x, w, stride, padding, dilation, groups, out_sizes):
     fast_dtype = x.dtype in (np.float32, np.float64)
     if groups > 1 and cg == 1 and fast_dtype and len(kernel) <= 3 and numba_kernels(x.dtype) is not None:
         return "direct"
-    if o_ch // groups >= 2 and _implicit.fast_here() and _implicit.unfit(x.dtype, stride) is None and \
-            _implicit.padded_sample_bytes(x, padding) <= _config.workspace_limit(
+    if o_ch // groups >= 2 and _implicit.fast_here() and _implicit.unfit(x.dtype) is None and \
+            _implicit.sample_workspace(x, w, stride, padding, dilation, out_sizes) <= _config.workspace_limit(
                 x.shape[0] * o_ch * math.prod(out_sizes) * x.itemsize):
         return "implicit"
     if "winograd" in _available and _why_not_winograd(x, w, stride, padding, dilation, groups) is None \

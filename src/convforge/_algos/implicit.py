@@ -25,6 +25,7 @@ import threading
 import numpy as np
 
 from .. import _config
+from .._engine import pad_zeros
 from . import numba_kernels
 from .threads import run_parts, thread_count
 
@@ -55,20 +56,42 @@ def fast_here() -> bool:
     return VECTOR_BYTES >= 64
 
 
-def unfit(dtype, stride):
+def unfit(dtype):
     """Why the implicit-GEMM kernels cannot compute this convolution, or None."""
     if kernels(dtype) is None:
         return (f"the implicit-GEMM kernels need Numba (installed and not switched off) and float32 or float64, "
                 f"got {np.dtype(dtype)}")
-    if any(s != 1 for s in stride):
-        return f"the implicit-GEMM kernels need stride 1, got stride {tuple(stride)}"
     return None
 
 
-def padded_sample_bytes(x, padding):
-    """Bytes of one sample's padded copy (the algorithm's workspace per sample)."""
-    return x.shape[1] * math.prod(i + max(lo, 0) + max(hi, 0) for i, (lo, hi) in zip(x.shape[2:], padding)) \
-        * x.itemsize
+def phase_split(x, w, stride, padding, dilation, groups, out_sizes):
+    """A strided convolution rewritten as a stride-1 one (space to depth): with ``t*d = q*s + p``, output ``o``
+    reads ``xp[(o + q)*s + p]``, i.e. tap ``(p, q)`` of the stride-1 convolution of phase ``p`` of the padded
+    input, ``xp[p::s]``.  Phases become channels (only phases some tap reads), taps ``q`` the kernel:
+
+        x' (N, G*Cg*P, *S')   w' (O, Cg*P, *Q)   with zeros where no tap maps, dilation 1, no padding
+
+    Returns ``(x', w', dilation', padding')``; the stride-1 convolution of these has ``out_sizes``."""
+    n, c = x.shape[:2]
+    o_ch, cg = w.shape[:2]
+    kernel = w.shape[2:]
+    xp = pad_zeros(x, padding)
+    per_dim = _phases(kernel, stride, dilation)
+    sizes = tuple(o + q - 1 for o, (_, q, _) in zip(out_sizes, per_dim))
+    n_phases = math.prod(len(ph) for ph, _, _ in per_dim)
+    xs = np.zeros((n, c, n_phases) + sizes, dtype=x.dtype)
+    for i, combo in enumerate(itertools.product(*(ph for ph, _, _ in per_dim))):
+        src = xp[(slice(None), slice(None)) + tuple(slice(p, None, s) for p, s in zip(combo, stride))]
+        src = src[(slice(None), slice(None)) + tuple(slice(0, m) for m in sizes)]
+        xs[(slice(None), slice(None), i) + tuple(slice(0, m) for m in src.shape[2:])] = src
+    ws = np.zeros((o_ch, cg, n_phases) + tuple(q for _, q, _ in per_dim), dtype=w.dtype)
+    index = {combo: i for i, combo in enumerate(itertools.product(*(ph for ph, _, _ in per_dim)))}
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        pq = [per_dim[dim][2][t] for dim, t in enumerate(tap)]
+        ws[(slice(None), slice(None), index[tuple(p for p, _ in pq)]) + tuple(q for _, q in pq)] = \
+            w[(slice(None), slice(None)) + tap]
+    return (xs.reshape((n, c * n_phases) + sizes), ws.reshape((o_ch, cg * n_phases) + ws.shape[3:]),
+            (1,) * len(kernel), ((0, 0),) * len(kernel))
 
 
 class _Plan:
@@ -138,19 +161,52 @@ def _padded_flat(x, plan):
     return xf
 
 
+def _phases(kernel, stride, dilation):
+    """Per dim: the phases some tap reads, the number of shifts, and each tap's ``(phase, shift)``."""
+    per_dim = []
+    for k, s, d in zip(kernel, stride, dilation):
+        taps = [divmod(t * d, s)[::-1] for t in range(k)]
+        per_dim.append((sorted({p for p, _ in taps}), max(q for _, q in taps) + 1, taps))
+    return per_dim
+
+
 def implicit(x, w, stride, padding, dilation, groups, out_sizes):
-    """Stride-1 convolution by the implicit-GEMM kernels (threads over samples, else channels or positions)."""
+    """Convolution by the implicit-GEMM kernels (threads over samples, else channels or positions); strided
+    convolutions through :func:`phase_split`, a batch tile at a time."""
+    n, o_ch = x.shape[0], w.shape[0]
+    y = np.empty((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
+    limit = _config.workspace_limit(y.nbytes)
+    if all(s == 1 for s in stride):
+        _stride1(x, w, padding, dilation, groups, out_sizes, y, limit)
+        return y
+    per_sample = sample_workspace(x, w, stride, padding, dilation, out_sizes)
+    for a, z in _tiles(0, n, per_sample, limit):
+        xs, ws, dilation1, padding1 = phase_split(x[a:z], w, stride, padding, dilation, groups, out_sizes)
+        _stride1(xs, ws, padding1, dilation1, groups, out_sizes, y[a:z], limit - xs.nbytes)
+        del xs
+    return y
+
+
+def sample_workspace(x, w, stride, padding, dilation, out_sizes):
+    """Bytes of workspace per sample: the padded copy, or for a strided call the phase-split input and its
+    flat copy."""
+    if all(s == 1 for s in stride):
+        return x.shape[1] * math.prod(i + max(lo, 0) + max(hi, 0) for i, (lo, hi) in zip(x.shape[2:], padding)) \
+            * x.itemsize
+    per_dim = _phases(w.shape[2:], stride, dilation)
+    phases = math.prod(len(ph) for ph, _, _ in per_dim)
+    return 2 * x.shape[1] * phases * math.prod(o + q - 1 for o, (_, q, _) in zip(out_sizes, per_dim)) * x.itemsize
+
+
+def _stride1(x, w, padding, dilation, groups, out_sizes, y, limit):
     if any(lo < 0 or hi < 0 for lo, hi in padding):               # cropping: crop once, then pad
         x = np.ascontiguousarray(x[(slice(None), slice(None)) + tuple(
             slice(max(-lo, 0), s - max(-hi, 0)) for s, (lo, hi) in zip(x.shape[2:], padding))])
         padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
     n = x.shape[0]
-    o_ch = w.shape[0]
     plan = _Plan(x, w, padding, dilation, groups, out_sizes)
-    y = np.empty((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
-    limit = _config.workspace_limit(y.nbytes)
     per_sample = plan.c * plan.plane * x.itemsize
-    macs = n * o_ch * math.prod(out_sizes) * plan.cg * len(plan.offs)
+    macs = n * w.shape[0] * math.prod(out_sizes) * plan.cg * len(plan.offs)
     from .._algorithms import worth_splitting
     t = thread_count() if worth_splitting("implicit", macs) else 1
 
@@ -163,7 +219,7 @@ def implicit(x, w, stride, padding, dilation, groups, out_sizes):
     if t == 1 or n >= t:
         parts = _even(0, n, min(t, n))
         run_parts([lambda a=a, z=z: samples(a, z, limit // len(parts)) for a, z in parts])
-        return y
+        return
     for s0, s1 in _tiles(0, n, per_sample, limit):               # fewer samples than threads: split the work
         xf = _padded_flat(x[s0:s1], plan)
         yt = y[s0:s1].reshape(-1)
@@ -176,7 +232,6 @@ def implicit(x, w, stride, padding, dilation, groups, out_sizes):
             jobs = [dict(positions=r) for r in _even(0, plan.j_end, t, plan.span)]
         run_parts([lambda kw=kw: plan.run(xf, yt, whole, **kw) for kw in jobs])
         del xf
-    return y
 
 
 def _tiles(a, z, per_sample, budget):
