@@ -38,10 +38,11 @@ from ._algos import transpose as _transpose
 from ._algos.gemm import padded_band
 
 # Below this many multiply-adds one thread beats a fork/join (~0.1 ms of Python overhead).  The direct kernels
-# run ~8x fewer multiply-adds per second than a BLAS product, so they split from an 8x smaller size
-# (MobileNet's 960@7 depthwise layer: 3.4M multiply-adds, 0.8 ms on one thread).
+# run fewer multiply-adds per second than a product, so they split from a 2x smaller size (measured: 144@56
+# depthwise at batch 1, 4.1M multiply-adds, 0.25 ms on one thread and 0.42 ms split; MobileNet's 960@7 at
+# batch 8, 3.4M, 0.27 ms either way; 144@56 at batch 8, 33M, 2.4 ms on one thread and 1.7 ms split).
 MIN_PARALLEL_MACS = 8_000_000
-DIRECT_SPEED_RATIO = 8
+DIRECT_SPEED_RATIO = 2
 
 
 def worth_splitting(name, macs):
