@@ -69,6 +69,47 @@ def test_implicit_single_sample_parts(shape, weight, groups, monkeypatch):
     check_rel(y, fn(torch.from_numpy(x), torch.from_numpy(w), None, 1, 2, 1, groups).numpy(), 1e-10)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@HYP
+@given(cfg=implicit_configs(), seed=st.integers(0, 2 ** 16), threads=st.sampled_from([1, 2, 3]),
+       workspace=WORKSPACES)
+def test_implicit_weight_gradient_matches_torch(dtype, cfg, seed, threads, workspace):
+    """The weight gradient under the forced algorithm (implicit kernels at stride 1, im2col when strided),
+    threaded over groups or output-channel blocks and batch-tiled, against torch's autograd."""
+    from convforge import _backward
+    x, w, _ = cfg.arrays(np.random.default_rng(seed), dtype)
+    xt, wt = torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64)).requires_grad_()
+    fn = getattr(torch.nn.functional, f"conv{cfg.nd}d")
+    pads = []
+    for lo, hi in reversed(cfg.padding):
+        pads += [lo, hi]
+    y = fn(torch.nn.functional.pad(xt, pads), wt, None, cfg.stride, 0, cfg.dilation, cfg.groups)
+    gy = np.random.default_rng(seed + 1).standard_normal(tuple(y.shape))
+    y.backward(torch.from_numpy(gy))
+    old = _algorithms.MIN_PARALLEL_MACS
+    _algorithms.MIN_PARALLEL_MACS = 0
+    try:
+        with convforge.config(algorithm="implicit", threads=threads, workspace_bytes=workspace):
+            got = _backward.conv_weight_grad(x, gy.astype(dtype), w.shape[2:], cfg.stride, cfg.padding,
+                                             cfg.dilation, cfg.groups)
+    finally:
+        _algorithms.MIN_PARALLEL_MACS = old
+    assert got.dtype == dtype
+    check_rel(got, wt.grad.numpy(), TOL[dtype], "implicit weight gradient")
+
+
+def test_weight_gradient_selection():
+    from convforge import _backward
+    f32 = np.float32
+    fast = _implicit.fast_here()
+    pick = _backward._weight_grad_algorithm
+    assert pick(f32, (5, 5, 5), (1, 1, 1), (1, 1, 1), 1, 32, 32, (16, 32, 32)) == ("implicit" if fast else "im2col")
+    assert pick(f32, (3, 3), (1, 1), (1, 1), 32, 16, 16, (14, 14)) == ("implicit" if fast else "im2col")
+    assert pick(f32, (3, 3), (1, 1), (1, 1), 1, 256, 256, (14, 14)) == "im2col"          # dense 2-D
+    assert pick(f32, (3, 3), (2, 2), (1, 1), 32, 16, 16, (7, 7)) == "im2col"            # strided
+    assert pick(f32, (1, 1), (1, 1), (1, 1), 2, 16, 16, (7, 7)) == "im2col"             # 1x1
+
+
 def test_negative_padding_crops_first():
     """Canonical padding can be negative (the input gradient's dual padding ``d*(k-1) - pad``)."""
     rng = np.random.default_rng(2)

@@ -121,6 +121,9 @@ GRAD_CASES = [
     ("im2col", np.float64, (4, 6, 10, 12, 12), (3, 6, 3, 3, 3), dict(padding=1), 1),    # deeper blocks
     ("winograd", np.float32, (16, 16, 24, 24), (4, 16, 3, 3), dict(padding=1), 2),
     ("winograd", np.float32, (1, 4, 192, 192), (1, 4, 3, 3), dict(padding=1), 1),       # tile-row bands
+    ("implicit", np.float64, (16, 8, 24, 24), (4, 8, 3, 3), dict(padding=1), 2),
+    ("implicit", np.float64, (2, 8, 40, 40), (4, 8, 5, 5), dict(padding=2), 1),         # one sample > bound
+    ("implicit", np.float32, (4, 6, 10, 12, 12), (4, 3, 3, 3, 3), dict(padding=1, groups=2), 2),
 ]
 
 
@@ -128,6 +131,8 @@ GRAD_CASES = [
 def test_weight_and_input_gradients_are_bounded(algorithm, dtype, xs, ws, kw, threads):
     """Backward: grad input and grad weight each stay under the bound (the weight gradient pads and unfolds
     the input tile by tile; threaded parts share the bound)."""
+    if algorithm == "implicit" and _algorithms._implicit.kernels(np.float64) is None:
+        pytest.skip("the implicit-GEMM kernels need Numba")
     from convforge.nn.grad import conv_backward
     rng = np.random.default_rng(0)
     x = rng.standard_normal(xs).astype(dtype)

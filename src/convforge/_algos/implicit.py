@@ -103,20 +103,11 @@ class _Plan:
         c = x.shape[1]
         o_ch, cg = w.shape[:2]
         kernel = w.shape[2:]
-        self.padding = padding
-        self.padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
-        self.plane = math.prod(self.padded)
-        flat = [math.prod(self.padded[d + 1:]) for d in range(len(kernel))]
-        self.offs = np.array([sum(t * dl * f for t, dl, f in zip(tap, dilation, flat))
-                              for tap in itertools.product(*(range(k) for k in kernel))], dtype=np.int64)
-        self.lanes = lanes(x.itemsize)
         self.og, self.cg, self.groups, self.c = o_ch // groups, cg, groups, c
         self.rows_per_block, vectors = (4, 4) if self.og <= 4 else (8, 2)
         self.fn = self.kernels.conv_4x4 if self.rows_per_block == 4 else self.kernels.conv_8x2
-        self.span = vectors * self.lanes
-        positions = sum((o - 1) * f for o, f in zip(out_sizes, flat)) + 1
-        self.j_end = -(-positions // self.span) * self.span
-        self.slack = self.j_end - positions             # reads past the last plane: the last vectors' tails
+        self.span = vectors * lanes(x.itemsize)
+        _flat_geometry(self, x, kernel, padding, dilation, out_sizes, self.span)
         self.rowmap = _row_map(self.padded, out_sizes)
         self.out_sizes = out_sizes
         self.blocks = -(-self.og // self.rows_per_block)
@@ -137,6 +128,92 @@ class _Plan:
         self.fn(xf, self.c * self.plane, self.plane, self.cg, self.wf, self.offs,
                 y_flat, self.groups * self.og * out, out, self.og, self.rowmap, self.padded[-1],
                 self.out_sizes[-1], b0, b1, g0, g1, ob0, ob1, j0, j1, self.band, self.lanes)
+
+
+def _flat_geometry(plan, x, kernel, padding, dilation, out_sizes, span):
+    """Set ``plan``'s padded sizes, plane, tap offsets, ``j_end`` (positions computed, a multiple of ``span``)
+    and ``slack`` (zeros needed after the last plane: the last vectors' tails)."""
+    from .._kernels.simd import lanes
+    plan.lanes = lanes(x.itemsize)
+    plan.padding = padding
+    plan.padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
+    plan.plane = math.prod(plan.padded)
+    plan.flat = [math.prod(plan.padded[d + 1:]) for d in range(len(kernel))]
+    plan.offs = np.array([sum(t * dl * f for t, dl, f in zip(tap, dilation, plan.flat))
+                          for tap in itertools.product(*(range(k) for k in kernel))], dtype=np.int64)
+    positions = sum((o - 1) * f for o, f in zip(out_sizes, plan.flat)) + 1
+    plan.j_end = -(-positions // span) * span
+    plan.slack = plan.j_end - positions
+
+
+def _crop_negative(x, padding):
+    """Negative padding crops: crop once, then only non-negative padding is left."""
+    if all(lo >= 0 and hi >= 0 for lo, hi in padding):
+        return x, padding
+    x = np.ascontiguousarray(x[(slice(None), slice(None)) + tuple(
+        slice(max(-lo, 0), s - max(-hi, 0)) for s, (lo, hi) in zip(x.shape[2:], padding))])
+    return x, tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
+
+
+def weight_grad(x, gy, kernel, padding, dilation, groups):
+    """Gradient of a stride-1 convolution w.r.t. its weight, ``(O, C/groups, *kernel)``: the kernels correlate
+    the padded input with the output gradient laid out on the padded plane (zeros where no output is), blocks
+    of 4 output channels x 4 taps at a time, batch-tiled under the workspace bound; threads over groups or
+    output-channel blocks."""
+    from .._algorithms import worth_splitting
+    from .._kernels.simd import lanes
+    x, padding = _crop_negative(x, padding)
+    kernel = tuple(kernel)
+    n, c = x.shape[:2]
+    o_ch = gy.shape[1]
+    out_sizes = tuple(gy.shape[2:])
+    cg, og = c // groups, o_ch // groups
+    geo = _Geometry()
+    _flat_geometry(geo, x, kernel, padding, dilation, out_sizes, lanes(x.itemsize))
+    k = len(geo.offs)
+    dw = np.zeros(o_ch * cg * k, dtype=x.dtype)
+    blocks = -(-og // 4)
+    row = max(geo.j_end, out_sizes[0] * geo.flat[0])      # a channel's gradient on the plane
+    per_sample = (c * geo.plane + o_ch * row) * x.itemsize
+    limit = _config.workspace_limit(dw.nbytes)
+    macs = gy.size * cg * k
+    t = thread_count() if worth_splitting("implicit", macs) else 1
+    if groups >= t:
+        jobs = [((g0, g1), (0, blocks)) for g0, g1 in _even(0, groups, t)]
+    else:
+        jobs = [((0, groups), r) for r in _even(0, blocks, min(t, blocks))]
+    fn = kernels(x.dtype).weight_grad_4x4
+    for s0, s1 in _tiles(0, n, per_sample, limit):
+        xf = _padded_flat(x[s0:s1], geo)
+        gf = _gradient_on_plane(gy[s0:s1], geo, out_sizes, row)
+        run_parts([lambda gr=gr, br=br: fn(xf, c * geo.plane, geo.plane, cg, gf, o_ch * row, row, og, geo.offs,
+                                           s1 - s0, geo.j_end, geo.lanes, *gr, *br, dw)
+                   for gr, br in jobs])
+        del xf, gf
+    return dw.reshape((o_ch, cg) + kernel)
+
+
+def weight_grad_sample_bytes(x, o_ch, padding):
+    """An upper bound of :func:`weight_grad`'s workspace per sample (the padded input and the gradient on the
+    plane); the caller uses im2col's row bands when one sample is over the bound."""
+    from .._kernels.simd import VECTOR_BYTES
+    plane = math.prod(i + max(lo, 0) + max(hi, 0) for i, (lo, hi) in zip(x.shape[2:], padding))
+    return (x.shape[1] + o_ch) * (plane * x.itemsize + VECTOR_BYTES)
+
+
+class _Geometry:
+    """Attributes set by :func:`_flat_geometry`."""
+
+
+def _gradient_on_plane(gy, geo, out_sizes, row):
+    """``gy (n, O, *out)`` on the padded plane's flat positions, ``(n, O, row)`` flattened, zeros where no
+    output is, plus 4 zero rows (blocks of 4 output channels may read past the last)."""
+    n, o_ch = gy.shape[:2]
+    gf = np.zeros((n * o_ch + 4) * row, dtype=gy.dtype)
+    span = out_sizes[0] * geo.flat[0]                  # whole padded rows of the first dim's outputs
+    grid = gf[:n * o_ch * row].reshape(n, o_ch, row)[:, :, :span].reshape((n, o_ch, out_sizes[0]) + geo.padded[1:])
+    grid[(slice(None),) * 3 + tuple(slice(0, o) for o in out_sizes[1:])] = gy
+    return gf
 
 
 def _row_map(padded, out_sizes):
@@ -199,10 +276,7 @@ def sample_workspace(x, w, stride, padding, dilation, out_sizes):
 
 
 def _stride1(x, w, padding, dilation, groups, out_sizes, y, limit):
-    if any(lo < 0 or hi < 0 for lo, hi in padding):               # cropping: crop once, then pad
-        x = np.ascontiguousarray(x[(slice(None), slice(None)) + tuple(
-            slice(max(-lo, 0), s - max(-hi, 0)) for s, (lo, hi) in zip(x.shape[2:], padding))])
-        padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
+    x, padding = _crop_negative(x, padding)
     n = x.shape[0]
     plan = _Plan(x, w, padding, dilation, groups, out_sizes)
     per_sample = plan.c * plan.plane * x.itemsize

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from numba import njit
 
-from .simd import at, vfma, vload, vstore_lanes, vzero
+from .simd import at, vfma, vload, vstore_lanes, vsum, vzero
 
 _OPTS = dict(cache=True, nogil=True, fastmath=False, boundscheck=False)
 
@@ -157,3 +157,67 @@ def _store4(y, dst, a0, a1, a2, a3, lo, hi, n):
     vstore_lanes(y, dst + n, a1, lo - n, hi - n)
     vstore_lanes(y, dst + 2 * n, a2, lo - 2 * n, hi - 2 * n)
     vstore_lanes(y, dst + 3 * n, a3, lo - 3 * n, hi - 3 * n)
+
+
+@njit(**_OPTS)
+def weight_grad_4x4(xf, xbs, xcs, cg, gf, gbs, gcs, og, offs, nb, j_end, lanes, g0, g1, ob0, ob1, dw):
+    """``dw[o, c, t] += sum_{b, j} gf[b, o, j] * xf[b, c, j + offs[t]]`` (stride 1) for blocks of 4 output
+    channels x 4 taps, each pair accumulated in a vector over positions and summed at the end.  ``gf`` is the
+    output gradient in the padded plane's flat coordinates (zeros at positions that are not outputs), ``dw`` is
+    ``(O, Cg, K)`` flattened.  Output channels past a group's last read the next rows (or the caller's zero
+    rows) and are not stored; taps past the last repeat it and are not stored."""
+    n = lanes
+    k = offs.shape[0]
+    for g in range(g0, g1):
+        for ob in range(ob0, ob1):
+            o0 = g * og + ob * 4
+            rows = min(4, og - ob * 4)
+            for c in range(cg):
+                for t0 in range(0, k, 4):
+                    taps = min(4, k - t0)
+                    f0 = at(offs, t0)
+                    f1 = at(offs, t0 + min(1, taps - 1))
+                    f2 = at(offs, t0 + min(2, taps - 1))
+                    f3 = at(offs, t0 + min(3, taps - 1))
+                    a00 = vzero(dw); a01 = vzero(dw); a02 = vzero(dw); a03 = vzero(dw)
+                    a10 = vzero(dw); a11 = vzero(dw); a12 = vzero(dw); a13 = vzero(dw)
+                    a20 = vzero(dw); a21 = vzero(dw); a22 = vzero(dw); a23 = vzero(dw)
+                    a30 = vzero(dw); a31 = vzero(dw); a32 = vzero(dw); a33 = vzero(dw)
+                    for b in range(nb):
+                        xb = b * xbs + (g * cg + c) * xcs
+                        gb = b * gbs + o0 * gcs
+                        for j in range(0, j_end, n):
+                            x0 = vload(xf, xb + j + f0); x1 = vload(xf, xb + j + f1)
+                            x2 = vload(xf, xb + j + f2); x3 = vload(xf, xb + j + f3)
+                            y0 = vload(gf, gb + j)
+                            a00 = vfma(a00, y0, x0); a01 = vfma(a01, y0, x1)
+                            a02 = vfma(a02, y0, x2); a03 = vfma(a03, y0, x3)
+                            y1 = vload(gf, gb + gcs + j)
+                            a10 = vfma(a10, y1, x0); a11 = vfma(a11, y1, x1)
+                            a12 = vfma(a12, y1, x2); a13 = vfma(a13, y1, x3)
+                            y2 = vload(gf, gb + 2 * gcs + j)
+                            a20 = vfma(a20, y2, x0); a21 = vfma(a21, y2, x1)
+                            a22 = vfma(a22, y2, x2); a23 = vfma(a23, y2, x3)
+                            y3 = vload(gf, gb + 3 * gcs + j)
+                            a30 = vfma(a30, y3, x0); a31 = vfma(a31, y3, x1)
+                            a32 = vfma(a32, y3, x2); a33 = vfma(a33, y3, x3)
+                    base = (o0 * cg + c) * k + t0
+                    rs = cg * k
+                    _add_row(dw, base, taps, a00, a01, a02, a03)
+                    if rows > 1:
+                        _add_row(dw, base + rs, taps, a10, a11, a12, a13)
+                    if rows > 2:
+                        _add_row(dw, base + 2 * rs, taps, a20, a21, a22, a23)
+                    if rows > 3:
+                        _add_row(dw, base + 3 * rs, taps, a30, a31, a32, a33)
+
+
+@njit(**_OPTS)
+def _add_row(dw, base, taps, a0, a1, a2, a3):
+    dw[base] += vsum(a0)
+    if taps > 1:
+        dw[base + 1] += vsum(a1)
+    if taps > 2:
+        dw[base + 2] += vsum(a2)
+    if taps > 3:
+        dw[base + 3] += vsum(a3)

@@ -1,6 +1,6 @@
 """Explicit SIMD vectors for Numba kernels: a Numba type held in one LLVM vector register, and the four
 operations the implicit-GEMM kernels need (zero, load, fused multiply-add with a broadcast scalar, store of a
-lane range), plus an unchecked scalar load.
+lane range), plus an unchecked scalar load and a sum of lanes.
 
 Why not leave vectorisation to LLVM?  Its loop vectoriser vectorises the innermost loop, and in a convolution
 that is the reduction (channels and taps) or a short row; measured on the benchmark machine, every loop order
@@ -104,21 +104,38 @@ def at(typingctx, array, index):
 
 @intrinsic
 def vfma(typingctx, acc, v, s):
-    """``acc + v * s`` lane by lane, fused (one rounding), with the scalar ``s`` broadcast."""
-    if not isinstance(acc, Vector) or acc != v:
+    """``acc + v * s`` lane by lane, fused (one rounding); ``s`` is a vector or a scalar (broadcast)."""
+    if not isinstance(acc, Vector) or acc != v or isinstance(s, Vector) and s != acc:
         return None
 
     def codegen(context, builder, sig, args):
         vty = context.get_value_type(acc)
-        scalar = context.cast(builder, args[2], sig.args[2], acc.dtype)
-        lane0 = builder.insert_element(ir.Constant(vty, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
-        splat = builder.shuffle_vector(lane0, ir.Constant(vty, ir.Undefined),
-                                       ir.Constant(ir.VectorType(ir.IntType(32), acc.count), [0] * acc.count))
+        if isinstance(sig.args[2], Vector):
+            other = args[2]
+        else:
+            scalar = context.cast(builder, args[2], sig.args[2], acc.dtype)
+            lane0 = builder.insert_element(ir.Constant(vty, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
+            other = builder.shuffle_vector(lane0, ir.Constant(vty, ir.Undefined),
+                                           ir.Constant(ir.VectorType(ir.IntType(32), acc.count), [0] * acc.count))
         suffix = f"v{acc.count}f{acc.dtype.bitwidth}"
         fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]),
                                              f"llvm.fma.{suffix}")
-        return builder.call(fma, [args[1], splat, args[0]])
+        return builder.call(fma, [args[1], other, args[0]])
     return acc(acc, v, s), codegen
+
+
+@intrinsic
+def vsum(typingctx, v):
+    """The sum of ``v``'s lanes (a scalar)."""
+    if not isinstance(v, Vector):
+        return None
+
+    def codegen(context, builder, sig, args):
+        total = ir.Constant(context.get_value_type(v.dtype), 0.0)
+        for lane in range(v.count):
+            total = builder.fadd(total, builder.extract_element(args[0], ir.Constant(ir.IntType(32), lane)))
+        return total
+    return v.dtype(v), codegen
 
 
 @intrinsic
