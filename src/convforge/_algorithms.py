@@ -36,6 +36,7 @@ from ._algos import numba_kernels
 from ._algos import threads as _threads
 from ._algos import transpose as _transpose
 from ._algos.gemm import padded_band
+from ._algos.threads import even_parts as _even
 
 # Below this many multiply-adds one thread beats a fork/join (~0.1 ms of Python overhead).  The direct kernels
 # run fewer multiply-adds per second than a product, so they split from a 2x smaller size (measured: 144@56
@@ -165,13 +166,6 @@ def _run(table, kind, name, args, why_args, split):
                          f"use algorithm='auto' to let convforge choose")
     _last.name = name
     return split(name, fn, *args)
-
-
-def _even(n, parts, multiple=1):
-    """Split ``range(n)`` into at most ``parts`` contiguous chunks (boundaries on multiples of ``multiple``)."""
-    step = -(-n // parts)
-    step = -(-step // multiple) * multiple
-    return [(a, min(a + step, n)) for a in range(0, n, step)]
 
 
 def _split_conv(name, fn, x, w, stride, padding, dilation, groups, out_sizes):

@@ -67,11 +67,12 @@ def config(workspace_bytes: int = None, algorithm: str = None, numba: bool = Non
     Args:
         workspace_bytes: bound on the extra memory one convolution call allocates, besides its output (the bound
             is ``max(workspace_bytes, output size)``; default 64 MiB).
-        algorithm: force an algorithm: one of ``"im2col"``, ``"pointwise"``, ``"direct"``, ``"winograd"`` for
-            convolution, ``"col2im"`` or ``"direct"`` (Numba) for transposed convolution; ``"auto"`` restores
-            automatic selection.  A forced algorithm that cannot handle a call raises ValueError saying why.
-            Gradients follow it where the algorithm has a gradient form (Winograd's and the direct kernels'
-            weight gradients) and take another route where it cannot run a gradient's convolution.
+        algorithm: force an algorithm: one of ``"im2col"``, ``"pointwise"``, ``"direct"``, ``"winograd"``,
+            ``"implicit"`` (Numba) for convolution, ``"col2im"`` or ``"direct"`` (Numba) for transposed
+            convolution; ``"auto"`` restores automatic selection.  A forced algorithm that cannot handle a call
+            raises ValueError saying why.  Gradients follow it where the algorithm has a gradient form
+            (Winograd's, the direct kernels' and, at stride 1, the implicit kernels' weight gradients) and take
+            another route where it cannot run a gradient's convolution.
         numba: False runs the pure-NumPy paths even when Numba is installed.
         threads: how many threads one call may use (default: the environment variable
             ``CONVFORGE_NUM_THREADS``, else the CPUs available); the call is split into that many independent

@@ -32,15 +32,21 @@ def compute_dtype(dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
 
 
+def crop_negative(x, padding):
+    """Apply the negative parts of per-side ``padding`` (crops, as views) to ``x (N, C, *S)``; returns the
+    cropped ``x`` and the padding left, all non-negative."""
+    if all(lo >= 0 and hi >= 0 for lo, hi in padding):
+        return x, padding
+    crop = (slice(None), slice(None)) + tuple(
+        slice(max(-lo, 0), x.shape[2 + i] - max(-hi, 0)) for i, (lo, hi) in enumerate(padding))
+    return x[crop], tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
+
+
 def pad_zeros(x, padding):
     """Zero-pad the spatial dims of ``x (N, C, *S)`` by per-side pairs; negative values crop."""
     if all(lo == 0 and hi == 0 for lo, hi in padding):
         return x
-    if any(lo < 0 or hi < 0 for lo, hi in padding):
-        crop = (slice(None), slice(None)) + tuple(
-            slice(max(-lo, 0), x.shape[2 + i] - max(-hi, 0)) for i, (lo, hi) in enumerate(padding))
-        x = x[crop]
-        padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
+    x, padding = crop_negative(x, padding)
     return np.pad(x, ((0, 0), (0, 0)) + tuple(padding))
 
 

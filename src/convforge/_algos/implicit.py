@@ -25,9 +25,9 @@ import threading
 import numpy as np
 
 from .. import _config
-from .._engine import pad_zeros
+from .._engine import _batch_tiles, crop_negative, pad_zeros
 from . import numba_kernels
-from .threads import run_parts, thread_count
+from .threads import even_parts, run_parts, thread_count
 
 _KERNELS = None
 _LOCK = threading.Lock()
@@ -72,42 +72,86 @@ def phase_split(x, w, stride, padding, dilation, groups, out_sizes):
         x' (N, G*Cg*P, *S')   w' (O, Cg*P, *Q)   with zeros where no tap maps, dilation 1, no padding
 
     Returns ``(x', w', dilation', padding')``; the stride-1 convolution of these has ``out_sizes``."""
+    per_dim = _phases(w.shape[2:], stride, dilation)
+    return (_phase_input(x, stride, padding, out_sizes, per_dim), _phase_weight(w, per_dim),
+            (1,) * len(stride), ((0, 0),) * len(stride))
+
+
+def _phases(kernel, stride, dilation):
+    """Per dim: the phases some tap reads, the number of shifts, and each tap's ``(phase, shift)``."""
+    per_dim = []
+    for k, s, d in zip(kernel, stride, dilation):
+        taps = [divmod(t * d, s)[::-1] for t in range(k)]
+        per_dim.append((sorted({p for p, _ in taps}), max(q for _, q in taps) + 1, taps))
+    return per_dim
+
+
+def _phase_combos(per_dim):
+    return list(itertools.product(*(phases for phases, _, _ in per_dim)))
+
+
+def _phase_input(x, stride, padding, out_sizes, per_dim):
+    """``x'`` of :func:`phase_split`."""
     n, c = x.shape[:2]
-    o_ch, cg = w.shape[:2]
-    kernel = w.shape[2:]
     xp = pad_zeros(x, padding)
-    per_dim = _phases(kernel, stride, dilation)
+    combos = _phase_combos(per_dim)
     sizes = tuple(o + q - 1 for o, (_, q, _) in zip(out_sizes, per_dim))
-    n_phases = math.prod(len(ph) for ph, _, _ in per_dim)
-    xs = np.zeros((n, c, n_phases) + sizes, dtype=x.dtype)
-    for i, combo in enumerate(itertools.product(*(ph for ph, _, _ in per_dim))):
+    xs = np.zeros((n, c, len(combos)) + sizes, dtype=x.dtype)
+    for i, combo in enumerate(combos):
         src = xp[(slice(None), slice(None)) + tuple(slice(p, None, s) for p, s in zip(combo, stride))]
         src = src[(slice(None), slice(None)) + tuple(slice(0, m) for m in sizes)]
         xs[(slice(None), slice(None), i) + tuple(slice(0, m) for m in src.shape[2:])] = src
-    ws = np.zeros((o_ch, cg, n_phases) + tuple(q for _, q, _ in per_dim), dtype=w.dtype)
-    index = {combo: i for i, combo in enumerate(itertools.product(*(ph for ph, _, _ in per_dim)))}
-    for tap in itertools.product(*(range(k) for k in kernel)):
+    return xs.reshape((n, c * len(combos)) + sizes)
+
+
+def _phase_weight(w, per_dim):
+    """``w'`` of :func:`phase_split`."""
+    o_ch, cg = w.shape[:2]
+    index = {combo: i for i, combo in enumerate(_phase_combos(per_dim))}
+    ws = np.zeros((o_ch, cg, len(index)) + tuple(q for _, q, _ in per_dim), dtype=w.dtype)
+    for tap in itertools.product(*(range(k) for k in w.shape[2:])):
         pq = [per_dim[dim][2][t] for dim, t in enumerate(tap)]
         ws[(slice(None), slice(None), index[tuple(p for p, _ in pq)]) + tuple(q for _, q in pq)] = \
             w[(slice(None), slice(None)) + tap]
-    return (xs.reshape((n, c * n_phases) + sizes), ws.reshape((o_ch, cg * n_phases) + ws.shape[3:]),
-            (1,) * len(kernel), ((0, 0),) * len(kernel))
+    return ws.reshape((o_ch, cg * len(index)) + ws.shape[3:])
 
 
-class _Plan:
-    """Everything about a call that does not depend on the batch: tap offsets, row map, blocking."""
+def _padded_plane(x, padding):
+    """Elements of one channel's zero-padded plane."""
+    return math.prod(i + max(lo, 0) + max(hi, 0) for i, (lo, hi) in zip(x.shape[2:], padding))
+
+
+class _Geometry:
+    """The flat padded plane of a call: padded sizes, plane, per-dim flat strides, tap offsets, ``j_end`` (the
+    positions computed, a multiple of ``span``) and ``slack`` (zeros needed after the last plane: the last
+    vectors' tails)."""
+
+    def __init__(self, x, kernel, padding, dilation, out_sizes, span):
+        from .._kernels.simd import lanes
+        self.lanes = lanes(x.itemsize)
+        self.padding = padding
+        self.padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
+        self.plane = math.prod(self.padded)
+        self.flat = [math.prod(self.padded[d + 1:]) for d in range(len(kernel))]
+        self.offs = np.array([sum(t * dl * f for t, dl, f in zip(tap, dilation, self.flat))
+                              for tap in itertools.product(*(range(k) for k in kernel))], dtype=np.int64)
+        positions = sum((o - 1) * f for o, f in zip(out_sizes, self.flat)) + 1
+        self.j_end = -(-positions // span) * span
+        self.slack = self.j_end - positions
+
+
+class _Plan(_Geometry):
+    """Everything about a forward call that does not depend on the batch: geometry, row map, blocking."""
 
     def __init__(self, x, w, padding, dilation, groups, out_sizes):
         from .._kernels.simd import lanes
         self.kernels = kernels(x.dtype)
-        c = x.shape[1]
         o_ch, cg = w.shape[:2]
-        kernel = w.shape[2:]
-        self.og, self.cg, self.groups, self.c = o_ch // groups, cg, groups, c
+        self.og, self.cg, self.groups, self.c = o_ch // groups, cg, groups, x.shape[1]
         self.rows_per_block, vectors = (4, 4) if self.og <= 4 else (8, 2)
         self.fn = self.kernels.conv_4x4 if self.rows_per_block == 4 else self.kernels.conv_8x2
         self.span = vectors * lanes(x.itemsize)
-        _flat_geometry(self, x, kernel, padding, dilation, out_sizes, self.span)
+        super().__init__(x, w.shape[2:], padding, dilation, out_sizes, self.span)
         self.rowmap = _row_map(self.padded, out_sizes)
         self.out_sizes = out_sizes
         self.blocks = -(-self.og // self.rows_per_block)
@@ -130,31 +174,6 @@ class _Plan:
                 self.out_sizes[-1], b0, b1, g0, g1, ob0, ob1, j0, j1, self.band, self.lanes)
 
 
-def _flat_geometry(plan, x, kernel, padding, dilation, out_sizes, span):
-    """Set ``plan``'s padded sizes, plane, tap offsets, ``j_end`` (positions computed, a multiple of ``span``)
-    and ``slack`` (zeros needed after the last plane: the last vectors' tails)."""
-    from .._kernels.simd import lanes
-    plan.lanes = lanes(x.itemsize)
-    plan.padding = padding
-    plan.padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
-    plan.plane = math.prod(plan.padded)
-    plan.flat = [math.prod(plan.padded[d + 1:]) for d in range(len(kernel))]
-    plan.offs = np.array([sum(t * dl * f for t, dl, f in zip(tap, dilation, plan.flat))
-                          for tap in itertools.product(*(range(k) for k in kernel))], dtype=np.int64)
-    positions = sum((o - 1) * f for o, f in zip(out_sizes, plan.flat)) + 1
-    plan.j_end = -(-positions // span) * span
-    plan.slack = plan.j_end - positions
-
-
-def _crop_negative(x, padding):
-    """Negative padding crops: crop once, then only non-negative padding is left."""
-    if all(lo >= 0 and hi >= 0 for lo, hi in padding):
-        return x, padding
-    x = np.ascontiguousarray(x[(slice(None), slice(None)) + tuple(
-        slice(max(-lo, 0), s - max(-hi, 0)) for s, (lo, hi) in zip(x.shape[2:], padding))])
-    return x, tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
-
-
 def weight_grad(x, gy, kernel, padding, dilation, groups):
     """Gradient of a stride-1 convolution w.r.t. its weight, ``(O, C/groups, *kernel)``: the kernels correlate
     the padded input with the output gradient laid out on the padded plane (zeros where no output is), blocks
@@ -162,14 +181,13 @@ def weight_grad(x, gy, kernel, padding, dilation, groups):
     output-channel blocks."""
     from .._algorithms import worth_splitting
     from .._kernels.simd import lanes
-    x, padding = _crop_negative(x, padding)
+    x, padding = crop_negative(x, padding)
     kernel = tuple(kernel)
     n, c = x.shape[:2]
     o_ch = gy.shape[1]
     out_sizes = tuple(gy.shape[2:])
     cg, og = c // groups, o_ch // groups
-    geo = _Geometry()
-    _flat_geometry(geo, x, kernel, padding, dilation, out_sizes, lanes(x.itemsize))
+    geo = _Geometry(x, kernel, padding, dilation, out_sizes, lanes(x.itemsize))
     k = len(geo.offs)
     dw = np.zeros(o_ch * cg * k, dtype=x.dtype)
     blocks = -(-og // 4)
@@ -179,11 +197,11 @@ def weight_grad(x, gy, kernel, padding, dilation, groups):
     macs = gy.size * cg * k
     t = thread_count() if worth_splitting("implicit", macs) else 1
     if groups >= t:
-        jobs = [((g0, g1), (0, blocks)) for g0, g1 in _even(0, groups, t)]
+        jobs = [((g0, g1), (0, blocks)) for g0, g1 in even_parts(groups, t)]
     else:
-        jobs = [((0, groups), r) for r in _even(0, blocks, min(t, blocks))]
+        jobs = [((0, groups), r) for r in even_parts(blocks, min(t, blocks))]
     fn = kernels(x.dtype).weight_grad_4x4
-    for s0, s1 in _tiles(0, n, per_sample, limit):
+    for s0, s1 in _batch_tiles(n, per_sample, limit):
         xf = _padded_flat(x[s0:s1], geo)
         gf = _gradient_on_plane(gy[s0:s1], geo, out_sizes, row)
         run_parts([lambda gr=gr, br=br: fn(xf, c * geo.plane, geo.plane, cg, gf, o_ch * row, row, og, geo.offs,
@@ -197,12 +215,7 @@ def weight_grad_sample_bytes(x, o_ch, padding):
     """An upper bound of :func:`weight_grad`'s workspace per sample (the padded input and the gradient on the
     plane); the caller uses im2col's row bands when one sample is over the bound."""
     from .._kernels.simd import VECTOR_BYTES
-    plane = math.prod(i + max(lo, 0) + max(hi, 0) for i, (lo, hi) in zip(x.shape[2:], padding))
-    return (x.shape[1] + o_ch) * (plane * x.itemsize + VECTOR_BYTES)
-
-
-class _Geometry:
-    """Attributes set by :func:`_flat_geometry`."""
+    return (x.shape[1] + o_ch) * (_padded_plane(x, padding) * x.itemsize + VECTOR_BYTES)
 
 
 def _gradient_on_plane(gy, geo, out_sizes, row):
@@ -238,15 +251,6 @@ def _padded_flat(x, plan):
     return xf
 
 
-def _phases(kernel, stride, dilation):
-    """Per dim: the phases some tap reads, the number of shifts, and each tap's ``(phase, shift)``."""
-    per_dim = []
-    for k, s, d in zip(kernel, stride, dilation):
-        taps = [divmod(t * d, s)[::-1] for t in range(k)]
-        per_dim.append((sorted({p for p, _ in taps}), max(q for _, q in taps) + 1, taps))
-    return per_dim
-
-
 def implicit(x, w, stride, padding, dilation, groups, out_sizes):
     """Convolution by the implicit-GEMM kernels (threads over samples, else channels or positions); strided
     convolutions through :func:`phase_split`, a batch tile at a time."""
@@ -256,10 +260,12 @@ def implicit(x, w, stride, padding, dilation, groups, out_sizes):
     if all(s == 1 for s in stride):
         _stride1(x, w, padding, dilation, groups, out_sizes, y, limit)
         return y
-    per_sample = sample_workspace(x, w, stride, padding, dilation, out_sizes)
-    for a, z in _tiles(0, n, per_sample, limit):
-        xs, ws, dilation1, padding1 = phase_split(x[a:z], w, stride, padding, dilation, groups, out_sizes)
-        _stride1(xs, ws, padding1, dilation1, groups, out_sizes, y[a:z], limit - xs.nbytes)
+    per_dim = _phases(w.shape[2:], stride, dilation)
+    ws = _phase_weight(w, per_dim)
+    ones, zeros = (1,) * len(stride), ((0, 0),) * len(stride)
+    for a, z in _batch_tiles(n, sample_workspace(x, w, stride, padding, dilation, out_sizes), limit):
+        xs = _phase_input(x[a:z], stride, padding, out_sizes, per_dim)
+        _stride1(xs, ws, zeros, ones, groups, out_sizes, y[a:z], limit - xs.nbytes)
         del xs
     return y
 
@@ -268,15 +274,14 @@ def sample_workspace(x, w, stride, padding, dilation, out_sizes):
     """Bytes of workspace per sample: the padded copy, or for a strided call the phase-split input and its
     flat copy."""
     if all(s == 1 for s in stride):
-        return x.shape[1] * math.prod(i + max(lo, 0) + max(hi, 0) for i, (lo, hi) in zip(x.shape[2:], padding)) \
-            * x.itemsize
+        return x.shape[1] * _padded_plane(x, padding) * x.itemsize
     per_dim = _phases(w.shape[2:], stride, dilation)
     phases = math.prod(len(ph) for ph, _, _ in per_dim)
     return 2 * x.shape[1] * phases * math.prod(o + q - 1 for o, (_, q, _) in zip(out_sizes, per_dim)) * x.itemsize
 
 
 def _stride1(x, w, padding, dilation, groups, out_sizes, y, limit):
-    x, padding = _crop_negative(x, padding)
+    x, padding = crop_negative(x, padding)
     n = x.shape[0]
     plan = _Plan(x, w, padding, dilation, groups, out_sizes)
     per_sample = plan.c * plan.plane * x.itemsize
@@ -285,35 +290,24 @@ def _stride1(x, w, padding, dilation, groups, out_sizes, y, limit):
     t = thread_count() if worth_splitting("implicit", macs) else 1
 
     def samples(a, z, budget):
-        for s0, s1 in _tiles(a, z, per_sample, budget):
-            xf = _padded_flat(x[s0:s1], plan)
-            plan.run(xf, y[s0:s1].reshape(-1), (0, s1 - s0))
+        for s0, s1 in _batch_tiles(z - a, per_sample, budget):
+            xf = _padded_flat(x[a + s0:a + s1], plan)
+            plan.run(xf, y[a + s0:a + s1].reshape(-1), (0, s1 - s0))
             del xf
 
     if t == 1 or n >= t:
-        parts = _even(0, n, min(t, n))
+        parts = even_parts(n, min(t, n))
         run_parts([lambda a=a, z=z: samples(a, z, limit // len(parts)) for a, z in parts])
         return
-    for s0, s1 in _tiles(0, n, per_sample, limit):               # fewer samples than threads: split the work
+    for s0, s1 in _batch_tiles(n, per_sample, limit):             # fewer samples than threads: split the work
         xf = _padded_flat(x[s0:s1], plan)
         yt = y[s0:s1].reshape(-1)
         whole = (0, s1 - s0)
         if groups >= t:
-            jobs = [dict(groups=r) for r in _even(0, groups, t)]
+            jobs = [dict(groups=r) for r in even_parts(groups, t)]
         elif plan.blocks >= t:
-            jobs = [dict(blocks=r) for r in _even(0, plan.blocks, t)]
+            jobs = [dict(blocks=r) for r in even_parts(plan.blocks, t)]
         else:
-            jobs = [dict(positions=r) for r in _even(0, plan.j_end, t, plan.span)]
+            jobs = [dict(positions=r) for r in even_parts(plan.j_end, t, plan.span)]
         run_parts([lambda kw=kw: plan.run(xf, yt, whole, **kw) for kw in jobs])
         del xf
-
-
-def _tiles(a, z, per_sample, budget):
-    per = max(1, int(budget // max(per_sample, 1)))
-    return [(i, min(i + per, z)) for i in range(a, z, per)]
-
-
-def _even(a, z, parts, multiple=1):
-    step = -(-(z - a) // parts)
-    step = -(-step // multiple) * multiple
-    return [(i, min(i + step, z)) for i in range(a, z, step)]

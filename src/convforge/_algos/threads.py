@@ -96,6 +96,13 @@ def thread_count() -> int:
     return max(1, int(n))
 
 
+def even_parts(n, parts, multiple=1):
+    """Split ``range(n)`` into at most ``parts`` contiguous chunks (boundaries on multiples of ``multiple``)."""
+    step = -(-n // parts)
+    step = -(-step // multiple) * multiple
+    return [(a, min(a + step, n)) for a in range(0, n, step)]
+
+
 def _executor(workers):
     global _pool, _pool_size
     with _lock:

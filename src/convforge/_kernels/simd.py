@@ -63,6 +63,14 @@ def _vector_of(array_type):
     return Vector(array_type.dtype, lanes(array_type.dtype.bitwidth // 8))
 
 
+def _splat(builder, value, vector_type):
+    """``value`` in every lane of ``vector_type``."""
+    count = vector_type.count
+    lane0 = builder.insert_element(ir.Constant(vector_type, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(lane0, ir.Constant(vector_type, ir.Undefined),
+                                  ir.Constant(ir.VectorType(ir.IntType(32), count), [0] * count))
+
+
 def _pointer(context, builder, array_type, array, index):
     data = context.make_array(array_type)(context, builder, array).data
     return builder.gep(data, [index])          # not inbounds: masked stores may start before the array
@@ -113,10 +121,7 @@ def vfma(typingctx, acc, v, s):
         if isinstance(sig.args[2], Vector):
             other = args[2]
         else:
-            scalar = context.cast(builder, args[2], sig.args[2], acc.dtype)
-            lane0 = builder.insert_element(ir.Constant(vty, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
-            other = builder.shuffle_vector(lane0, ir.Constant(vty, ir.Undefined),
-                                           ir.Constant(ir.VectorType(ir.IntType(32), acc.count), [0] * acc.count))
+            other = _splat(builder, context.cast(builder, args[2], sig.args[2], acc.dtype), vty)
         suffix = f"v{acc.count}f{acc.dtype.bitwidth}"
         fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]),
                                              f"llvm.fma.{suffix}")
@@ -148,17 +153,13 @@ def vstore_lanes(typingctx, array, index, v, lo, hi):
     def codegen(context, builder, sig, args):
         vty = context.get_value_type(v)
         ptr = builder.bitcast(_pointer(context, builder, sig.args[0], args[0], args[1]), vty.as_pointer())
-        i64 = ir.IntType(64)
-        ivec = ir.VectorType(i64, v.count)
+        ivec = ir.VectorType(ir.IntType(64), v.count)
         iota = ir.Constant(ivec, list(range(v.count)))
 
-        def splat(value, ty):
-            value = context.cast(builder, value, ty, types.int64)
-            one = builder.insert_element(ir.Constant(ivec, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
-            return builder.shuffle_vector(one, ir.Constant(ivec, ir.Undefined),
-                                          ir.Constant(ir.VectorType(ir.IntType(32), v.count), [0] * v.count))
-        mask = builder.and_(builder.icmp_signed(">=", iota, splat(args[3], sig.args[3])),
-                            builder.icmp_signed("<", iota, splat(args[4], sig.args[4])))
+        def lane_bound(i):
+            return _splat(builder, context.cast(builder, args[i], sig.args[i], types.int64), ivec)
+        mask = builder.and_(builder.icmp_signed(">=", iota, lane_bound(3)),
+                            builder.icmp_signed("<", iota, lane_bound(4)))
         suffix = f"v{v.count}f{v.dtype.bitwidth}.p0"
         store = cgutils.get_or_insert_function(
             builder.module,
