@@ -1,0 +1,1 @@
+"""torchvision model definitions copied for the test oracle (see each module's header); torch is required."""
