@@ -10,6 +10,7 @@ from . import shapes
 from ._config import config
 from ._grad_mode import enable_grad, is_grad_enabled, no_grad
 from ._random import manual_seed
+from .autograd import Tensor, tensor
 from . import nn
 from . import optim
 from .summary import summary
@@ -28,4 +29,4 @@ def __getattr__(name):
 
 __all__ = ["nn", "optim", "shapes", "config", "manual_seed", "no_grad", "enable_grad", "is_grad_enabled",
            "__version__"]
-__all__ += ["summary", "explain"]
+__all__ += ["summary", "explain", "Tensor", "tensor"]

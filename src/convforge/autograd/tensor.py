@@ -1,0 +1,218 @@
+"""``Tensor``: an ``np.ndarray`` that can carry a gradient, as ``torch.Tensor`` does.
+
+A tensor *is* an ndarray (shape, dtype, indexing, ``np.asarray`` gives it back without a copy) with four extra
+attributes: ``requires_grad``, ``grad`` (a plain ndarray, None until a backward pass reaches it), ``grad_fn``
+(the graph node that produced it, None for leaves) and ``is_leaf``.  Arithmetic, NumPy ufuncs, the methods and the
+NumPy functions listed in ``convforge.autograd.ops`` are recorded when gradients are enabled; any other operation
+that would need a gradient raises a ``RuntimeError`` naming it, so a gradient is never silently wrong.
+
+Example:
+    >>> import numpy as np, convforge
+    >>> x = convforge.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad.tolist(), y.item()
+    ([2.0, 4.0, 6.0], 14.0)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _grad_mode
+from .graph import run_backward
+
+# Filled by convforge.autograd.ops: how each ufunc / NumPy function / method is recorded.
+UFUNC_RULES: dict = {}          # (ufunc, method) -> callable(*inputs, **kwargs) recording the op
+FUNCTION_RULES: dict = {}       # numpy function -> callable with the same signature
+UNTRACKED_UFUNCS: set = set()   # ufuncs whose outputs never carry a gradient (comparisons, sign, floor, ...)
+
+
+class Tensor(np.ndarray):
+    """An ndarray that records the operations applied to it when ``requires_grad`` (see the module docstring)."""
+
+    requires_grad = False
+    grad = None
+    grad_fn = None
+    _output_nr = 0
+
+    def __array_finalize__(self, obj):
+        # A view NumPy made by itself (not through a recorded op) never carries a gradient; it is marked so that
+        # using it where a gradient is needed raises instead of silently dropping the gradient's path.
+        if getattr(obj, "requires_grad", False) and _grad_mode.is_grad_enabled():
+            self._untracked_view = True
+
+    # -- autograd attributes ------------------------------------------------------------------------------------
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if self.grad_fn is not None and not requires_grad:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables; use detach() to get a "
+                               "tensor that does not require grad")
+        if requires_grad and self.dtype.kind not in "fc":
+            raise RuntimeError(f"only tensors of floating point dtype can require gradients, got {self.dtype}")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self) -> "Tensor":
+        """The same values (shared memory) outside the graph."""
+        return np.ndarray.view(self, Tensor)
+
+    def numpy(self) -> np.ndarray:
+        """The values as a plain ndarray (shared memory); as torch, refused while the tensor requires grad."""
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                               "instead.")
+        return np.ndarray.view(self, np.ndarray)
+
+    @property
+    def data(self) -> np.ndarray:
+        """The values as a plain ndarray view (writing into it changes the tensor, recording nothing)."""
+        return np.ndarray.view(self, np.ndarray)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph: bool = False) -> None:
+        """Accumulate the gradient of this tensor into ``.grad`` of every leaf it depends on.
+
+        Args:
+            gradient: d(something)/d(self), same shape as self; may be omitted for a one-element tensor (then 1).
+            retain_graph: keep the saved values so that backward may run through the graph again.
+        """
+        if create_graph:
+            raise NotImplementedError("create_graph=True (higher-order gradients) is not supported")
+        if not self.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
+        if gradient is None:
+            if self.size != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs; this tensor has "
+                                   f"shape {self.shape}: pass gradient= of that shape")
+            gradient = np.ones(self.shape, self.dtype.newbyteorder("="))
+        else:
+            gradient = np.asarray(gradient)
+            if gradient.shape != self.shape:
+                raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of {gradient.shape} and "
+                                   f"output[0] has a shape of {self.shape}.")
+        run_backward((self,), (np.ndarray.view(gradient, np.ndarray),), bool(retain_graph))
+
+    def item(self, *args):
+        return np.ndarray.item(self, *args)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def __repr__(self):
+        body = np.array2string(np.ndarray.view(self, np.ndarray), separator=", ", prefix="tensor(")
+        extra = ""
+        if self.grad_fn is not None:
+            extra = f", grad_fn=<{self.grad_fn.name()}>"
+        elif self.requires_grad:
+            extra = ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        fn, args, state = super().__reduce__()
+        return fn, args, (state, self.requires_grad)
+
+    def __setstate__(self, state):
+        nd_state, requires_grad = state
+        super().__setstate__(nd_state)
+        self.requires_grad = requires_grad
+
+    # -- NumPy protocols ----------------------------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        tracked = _needs_recording(inputs) or _needs_recording(kwargs.get("out", ()))
+        if tracked:
+            if kwargs.get("out") is not None:
+                raise RuntimeError(f"in-place / out= use of np.{ufunc.__name__} on a tensor that requires grad is "
+                                   f"not recorded; write the out-of-place form (or use convforge.no_grad())")
+            if ufunc not in UNTRACKED_UFUNCS:
+                rule = UFUNC_RULES.get((ufunc, method))
+                if rule is None:
+                    name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+                    raise RuntimeError(f"np.{name} on a tensor that requires grad is not recorded by autograd, so "
+                                       f"its gradient would be wrong; detach() the input or express it with "
+                                       f"recorded operations")
+                return rule(*inputs, **kwargs)
+        raw_inputs = [_plain(a) for a in inputs]
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = tuple(_plain(o) for o in out)
+        result = getattr(ufunc, method)(*raw_inputs, **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        return _as_plain_tensor(result)
+
+    def __array_function__(self, func, types, args, kwargs):
+        rule = FUNCTION_RULES.get(func)
+        if rule is not None:
+            return rule(*args, **kwargs)
+        if _grad_mode.is_grad_enabled() and _any_requires_grad(args, kwargs):
+            raise RuntimeError(f"np.{func.__name__} on a tensor that requires grad is not recorded by autograd, so "
+                               f"its gradient would be wrong; detach() the input or use a recorded operation")
+        result = func._implementation(*_plain_tree(args), **_plain_tree(kwargs)) \
+            if hasattr(func, "_implementation") else super().__array_function__(func, types, args, kwargs)
+        return _as_plain_tensor(result)
+
+
+def _plain(a):
+    return np.ndarray.view(a, np.ndarray) if isinstance(a, Tensor) else a
+
+
+def _plain_tree(obj):
+    if isinstance(obj, Tensor):
+        return np.ndarray.view(obj, np.ndarray)
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain_tree(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _plain_tree(v) for k, v in obj.items()}
+    return obj
+
+
+def _as_plain_tensor(result):
+    if isinstance(result, np.ndarray) and not isinstance(result, Tensor):
+        return np.ndarray.view(result, Tensor)
+    if isinstance(result, tuple):
+        return tuple(_as_plain_tensor(r) for r in result)
+    return result
+
+
+def _needs_recording(arrays) -> bool:
+    if not _grad_mode.is_grad_enabled():
+        return False
+    for a in arrays:
+        if isinstance(a, Tensor) and (a.requires_grad or "_untracked_view" in a.__dict__):
+            return True
+    return False
+
+
+def _any_requires_grad(args, kwargs) -> bool:
+    stack = list(args) + list(kwargs.values())
+    while stack:
+        a = stack.pop()
+        if isinstance(a, Tensor):
+            if a.requires_grad or "_untracked_view" in a.__dict__:
+                return True
+        elif isinstance(a, (list, tuple)):
+            stack.extend(a)
+    return False
+
+
+def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A new leaf tensor holding a copy of ``data`` (as ``torch.tensor``).
+
+    Args:
+        data: array-like values.
+        dtype: NumPy dtype; default keeps the data's (Python floats give float64).
+        requires_grad: record operations on it and accumulate its gradient in ``.grad``.
+
+    >>> import convforge
+    >>> convforge.tensor([[1.0, 2.0]], requires_grad=True)
+    tensor([[1., 2.]], requires_grad=True)
+    """
+    arr = np.array(_plain_tree(data), dtype=dtype, copy=True)
+    out = arr.view(Tensor)
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
