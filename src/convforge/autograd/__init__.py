@@ -7,5 +7,6 @@ arithmetic and ufuncs, indexing, reshaping and reductions on it are recorded, an
 from .tensor import Tensor, tensor
 from .function import Function, FunctionCtx
 from .graph import Node
+from .ops import cat, stack
 
-__all__ = ["Tensor", "tensor", "Function", "FunctionCtx", "Node"]
+__all__ = ["Tensor", "tensor", "Function", "FunctionCtx", "Node", "cat", "stack"]

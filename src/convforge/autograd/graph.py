@@ -43,6 +43,33 @@ class Node:
         return f"<{self.name()}>"
 
 
+class _Origin:
+    """The ctx of an unrecorded node: where the array was made; nothing to free."""
+    _freed = False
+
+    def __init__(self, where):
+        self.where = where
+
+    def release(self):
+        pass
+
+
+class UnrecordedOperation:
+    """The ``fn`` behind an array NumPy derived from a tensor that requires grad without autograd seeing it."""
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise RuntimeError(f"a gradient reached an array that NumPy derived from a tensor that requires grad through "
+                           f"an operation autograd does not record (made at {ctx.where}); its gradient would be "
+                           f"wrong. Use recorded operations there, or detach() to cut the graph on purpose")
+
+
+def unrecorded_node(where: str) -> Node:
+    node = Node(UnrecordedOperation, _Origin(where), ())
+    node.out_meta = (None,)
+    return node
+
+
 def _edge(arg):
     if not getattr(arg, "requires_grad", False):
         return None

@@ -16,15 +16,18 @@ Example:
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .. import _grad_mode
-from .graph import run_backward
+from .graph import run_backward, unrecorded_node
 
 # Filled by convforge.autograd.ops: how each ufunc / NumPy function / method is recorded.
 UFUNC_RULES: dict = {}          # (ufunc, method) -> callable(*inputs, **kwargs) recording the op
 FUNCTION_RULES: dict = {}       # numpy function -> callable with the same signature
 UNTRACKED_UFUNCS: set = set()   # ufuncs whose outputs never carry a gradient (comparisons, sign, floor, ...)
+UNTRACKED_FUNCTIONS: set = set()   # numpy functions whose results do not depend differentiably on the values
 
 
 class Tensor(np.ndarray):
@@ -36,10 +39,25 @@ class Tensor(np.ndarray):
     _output_nr = 0
 
     def __array_finalize__(self, obj):
-        # A view NumPy made by itself (not through a recorded op) never carries a gradient; it is marked so that
-        # using it where a gradient is needed raises instead of silently dropping the gradient's path.
+        # An array NumPy derived by itself (an ndarray method autograd does not know) from a tensor that requires
+        # grad gets a node that refuses a gradient, naming where it was made: never a silently dropped path.
         if getattr(obj, "requires_grad", False) and _grad_mode.is_grad_enabled():
-            self._untracked_view = True
+            caller = sys._getframe(1)
+            self.grad_fn = unrecorded_node(f"{caller.f_code.co_filename}:{caller.f_lineno}")
+            self.requires_grad = True
+
+    def __deepcopy__(self, memo):
+        if self.grad_fn is not None:
+            raise RuntimeError("only tensors created explicitly by the user (graph leaves) support the deepcopy "
+                               "protocol; detach() first")
+        out = np.array(np.ndarray.view(self, np.ndarray), copy=True).view(type(self))
+        out.__dict__.update({k: v for k, v in self.__dict__.items() if k != "grad"})
+        out.grad = None if self.grad is None else self.grad.copy()
+        memo[id(self)] = out
+        return out
+
+    def __copy__(self):
+        return self.__deepcopy__({})
 
     # -- autograd attributes ------------------------------------------------------------------------------------
     @property
@@ -57,7 +75,7 @@ class Tensor(np.ndarray):
 
     def detach(self) -> "Tensor":
         """The same values (shared memory) outside the graph."""
-        return np.ndarray.view(self, Tensor)
+        return np.ndarray.view(np.ndarray.view(self, np.ndarray), Tensor)
 
     def numpy(self) -> np.ndarray:
         """The values as a plain ndarray (shared memory); as torch, refused while the tensor requires grad."""
@@ -148,7 +166,7 @@ class Tensor(np.ndarray):
         rule = FUNCTION_RULES.get(func)
         if rule is not None:
             return rule(*args, **kwargs)
-        if _grad_mode.is_grad_enabled() and _any_requires_grad(args, kwargs):
+        if func not in UNTRACKED_FUNCTIONS and _grad_mode.is_grad_enabled() and _any_requires_grad(args, kwargs):
             raise RuntimeError(f"np.{func.__name__} on a tensor that requires grad is not recorded by autograd, so "
                                f"its gradient would be wrong; detach() the input or use a recorded operation")
         result = func._implementation(*_plain_tree(args), **_plain_tree(kwargs)) \
@@ -182,7 +200,7 @@ def _needs_recording(arrays) -> bool:
     if not _grad_mode.is_grad_enabled():
         return False
     for a in arrays:
-        if isinstance(a, Tensor) and (a.requires_grad or "_untracked_view" in a.__dict__):
+        if isinstance(a, Tensor) and a.requires_grad:
             return True
     return False
 
@@ -192,7 +210,7 @@ def _any_requires_grad(args, kwargs) -> bool:
     while stack:
         a = stack.pop()
         if isinstance(a, Tensor):
-            if a.requires_grad or "_untracked_view" in a.__dict__:
+            if a.requires_grad:
                 return True
         elif isinstance(a, (list, tuple)):
             stack.extend(a)
