@@ -19,6 +19,7 @@ convforge._spec.SpecError: Conv2d argument 3 is not a literal (it is a call to _
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
@@ -26,6 +27,7 @@ from typing import Any, Dict, List, Tuple
 __all__ = ["SpecError", "LayerCall", "parse_spec", "parse_layer", "build_layer", "known_layers", "parse_values"]
 
 MAX_SPEC_LENGTH = 20_000
+MAX_VALUES_LENGTH = 10_000_000
 _PREFIXES = ((), ("nn",), ("torch", "nn"), ("convforge", "nn"))
 _NOT_LAYERS = {"Module", "Parameter", "functional"}
 
@@ -175,13 +177,27 @@ def parse_spec(spec: str) -> LayerCall:
     return _call(body, known)
 
 
-def build_layer(call: LayerCall):
-    """Build the layer (and nested layers) of a parsed spec; constructor errors become one-line SpecErrors."""
+@functools.lru_cache(maxsize=None)
+def _uninitialised(cls: type) -> type:
+    """``cls`` with ``reset_parameters`` a no-op: parameters are allocated (``np.empty``, pages never touched)
+    but not filled, so a shape-only layer costs no memory however many parameters it has."""
+    def reset_parameters(self):
+        pass
+    return type(cls.__name__, (cls,), {"reset_parameters": reset_parameters, "__qualname__": cls.__qualname__,
+                                       "__module__": cls.__module__, "__doc__": cls.__doc__})
+
+
+def build_layer(call: LayerCall, *, initialise: bool = True):
+    """Build the layer (and nested layers) of a parsed spec; constructor errors become one-line SpecErrors.
+
+    ``initialise=False`` leaves the parameters uninitialised (same shapes, repr and counts): for shape
+    arithmetic and summaries, which never read them.
+    """
     known = known_layers()
 
     def build(value):
         if isinstance(value, LayerCall):
-            return build_layer(value)
+            return build_layer(value, initialise=initialise)
         if isinstance(value, list):
             return [build(v) for v in value]
         if isinstance(value, tuple):
@@ -191,6 +207,8 @@ def build_layer(call: LayerCall):
     cls = known.get(call.name)
     if cls is None:
         raise SpecError(f"unknown layer {call.name!r}; known layers: {', '.join(sorted(known))}")
+    if not initialise and hasattr(cls, "reset_parameters"):
+        cls = _uninitialised(cls)
     args = [build(a) for a in call.args]
     kwargs = {k: build(v) for k, v in call.kwargs.items()}
     try:
@@ -204,12 +222,13 @@ def build_layer(call: LayerCall):
         raise SpecError(f"{call}: the layer's parameters do not fit in memory") from None
 
 
-def parse_layer(spec: str):
+def parse_layer(spec: str, *, initialise: bool = True):
     """Parse a layer spec and build the layer it names.
 
     Args:
         spec: a literal call expression, e.g. ``"Conv2d(8, 14, (3, 2), stride=(2, 1))"`` or
             ``"Sequential(Conv2d(3, 16, 3, padding=1), ReLU())"``.
+        initialise: False leaves the parameters uninitialised (for shapes and summaries only).
 
     Returns:
         The :class:`convforge.nn.Module`.
@@ -220,7 +239,7 @@ def parse_layer(spec: str):
     >>> parse_layer("ConvTranspose2d(4, 4, 3, stride=2, padding=1, output_padding=1, groups=4)")
     ConvTranspose2d(4, 4, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), output_padding=(1, 1), groups=4)
     """
-    return build_layer(parse_spec(spec))
+    return build_layer(parse_spec(spec), initialise=initialise)
 
 
 def parse_values(text: str) -> List[float]:
@@ -230,10 +249,13 @@ def parse_values(text: str) -> List[float]:
     ([0, 1, 2, 3], [1, 2.5, -3])
     """
     text = str(text).strip()
+    if len(text) > MAX_VALUES_LENGTH:
+        raise SpecError(f"too many characters of numbers ({len(text)}, limit {MAX_VALUES_LENGTH}); use range(...) "
+                        f"or a smaller input")
     try:
         tree = ast.parse(text, mode="eval").body
-    except SyntaxError:
-        raise SpecError(f"cannot read numbers from {text!r}; give them as 1,2,3 or range(16)") from None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise SpecError(f"cannot read numbers from {_short(text)}; give them as 1,2,3 or range(16)") from None
     if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id == "range" \
             and not tree.keywords and 1 <= len(tree.args) <= 3:
         try:
@@ -251,11 +273,18 @@ def parse_values(text: str) -> List[float]:
     try:
         value = ast.literal_eval(tree)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        raise SpecError(f"cannot read numbers from {text!r}; give them as 1,2,3 or range(16)") from None
-    flat = _flatten(value)
+        raise SpecError(f"cannot read numbers from {_short(text)}; give them as 1,2,3 or range(16)") from None
+    try:
+        flat = _flatten(value)
+    except RecursionError:
+        raise SpecError(f"cannot read numbers from {_short(text)}: nested too deeply") from None
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
-        raise SpecError(f"cannot read numbers from {text!r}; give them as 1,2,3 or range(16)")
+        raise SpecError(f"cannot read numbers from {_short(text)}; give them as 1,2,3 or range(16)")
     return flat
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 4:]} ({len(text)} chars)")
 
 
 def _flatten(value):

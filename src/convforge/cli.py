@@ -1,7 +1,8 @@
 """The ``convforge`` command line: shapes, summaries, explanations and drawings of convolution layers.
 
 Layer specs are literal call expressions parsed by :mod:`convforge._spec` (never evaluated).  A model file
-(``path/to/model.py:build``) is imported and run, because the user asked for exactly that.
+(``path/to/model.py:NAME``, ``.py`` only) is imported and run, because the user asked for exactly that; only a
+function or class defined in that file (not one it imports) is called, or a Module it defines is used.
 
 Exit codes:
     0  success
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import json
 import os
 import re
@@ -26,7 +28,7 @@ EXAMPLES = """\
 examples:
   convforge shape "Conv2d(8, 14, (3, 2), stride=(2, 1))" --input 5,8,10,5
   convforge summary "Sequential(Conv2d(3, 16, 3, padding=1), ReLU(), Conv2d(16, 32, 3, stride=2))" --input 1,3,32,32
-  convforge summary path/to/model.py:build --input 1,3,224,224 --json
+  convforge summary path/to/model.py:build --input 1,3,224,224 --json   # runs model.py: trusted files only
   convforge explain "Conv1d(1, 1, 3, bias=False)" --input "range(16)" --weight 0.1,0.2,0.3 --at 0
   convforge explain "ConvTranspose2d(1, 1, 3, stride=2)" --shape 1,1,3,3 --at 0,0 --at 2,3
   convforge draw --help
@@ -49,21 +51,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _ints(text: str, what: str) -> tuple:
-    try:
-        values = tuple(int(v) for v in re.split(r"[,x\s]+", text.strip().strip("()[]")) if v != "")
-    except ValueError:
-        raise UsageError(f"{what} must be comma-separated integers like 1,3,32,32, got {text!r}") from None
-    if not values or any(v < 0 for v in values):
-        raise UsageError(f"{what} must be non-negative integers like 1,3,32,32, got {text!r}")
-    return values
+    parts = [v for v in re.split(r"[,x\s]+", text.strip().strip("()[]")) if v != ""]
+    if not parts or not all(re.fullmatch(r"\d{1,18}", v) for v in parts):
+        raise UsageError(f"{what} must be comma-separated integers, each >= 0, like 1,3,32,32, got {_shown(text)}")
+    return tuple(int(v) for v in parts)
 
 
 def _position(text: str) -> tuple:
-    try:
-        return tuple(int(v) for v in text.strip().strip("()[]").split(",") if v.strip())
-    except ValueError:
+    parts = [v.strip() for v in text.strip().strip("()[]").split(",") if v.strip()]
+    if not all(re.fullmatch(r"-?\d{1,18}", v) for v in parts):
         raise UsageError(f"--at must be comma-separated integers like 0 or 1,2 (negative counts from the end), "
-                         f"got {text!r}") from None
+                         f"got {_shown(text)}")
+    return tuple(int(v) for v in parts)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,18 +76,20 @@ def _parser() -> argparse.ArgumentParser:
                         description="Print the output shape (and each layer's, for containers).",
                         epilog='example: convforge shape "Conv2d(8, 14, (3, 2), stride=(2, 1))" --input 5,8,10,5',
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    sp.add_argument("spec", help='layer spec, e.g. "Conv2d(3, 8, 3, padding=1)", or path/to/model.py:build')
+    sp.add_argument("spec", help='layer spec, e.g. "Conv2d(3, 8, 3, padding=1)", or path/to/model.py:NAME '
+                    '(RUNS that file: ' + TRUST_NOTE.split("(", 1)[1])
     sp.add_argument("--input", required=True, metavar="N,C,H,W", help="input shape including the batch")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
 
     ss = sub.add_parser("summary", help="per-layer shapes, params, MACs, FLOPs, receptive field, memory",
                         description="A table like torchinfo's, exact and without running the model. FLOPs = 2 x "
-                        "MACs (bias not counted), as torch's FlopCounterMode.",
+                        "MACs (bias not counted), as torch's FlopCounterMode. A layer spec is parsed, never "
+                        "evaluated; a model file is different: " + TRUST_NOTE + ".",
                         epilog="examples:\n  convforge summary \"Sequential(Conv2d(3, 16, 3), ReLU())\" "
                         "--input 1,3,32,32"
                         "\n  convforge summary model.py:build --input 1,3,224,224 --json",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    ss.add_argument("spec", help="layer spec or path/to/model.py:NAME (NAME: a Module, or a function returning one)")
+    ss.add_argument("spec", help="layer spec, or " + TRUST_NOTE)
     ss.add_argument("--input", required=True, metavar="N,C,H,W", help="input shape including the batch")
     ss.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -124,23 +125,50 @@ def _version() -> str:
         return "convforge"
 
 
-_FILE_SPEC = re.compile(r"^(?P<path>[^()]+?\.py)(?::(?P<attr>[A-Za-z_][\w.]*))?$")
+_MODEL_ATTR = re.compile(r"^[A-Za-z_]\w*$")
+_PATH_LIKE = re.compile(r"[/\\]|\.py[a-z]?$")
+TRUST_NOTE = ("path/to/model.py:NAME imports and RUNS that Python file (only use files you trust); NAME must be a "
+              "Module, or a function or class defined in that file (not one it imports), called without arguments")
 
 
-def _load_model(spec: str):
-    """A layer spec (parsed, never evaluated) or ``path/to/model.py[:NAME]`` (imported: user code)."""
-    m = _FILE_SPEC.match(spec.strip())
-    if not m:
-        from ._spec import SpecError, parse_layer
+def _split_model_file(spec: str):
+    """``(path, NAME)`` when ``spec`` names a file (``path/model.py[:NAME]``), else None (a layer spec)."""
+    text = spec.strip()
+    if "(" in text:
+        return None
+    path, colon, attr = text.rpartition(":")
+    if not colon or re.search(r"[/\\]", attr):   # no NAME (a colon of a Windows drive is not one)
+        path, attr = text, ""
+    if not (_PATH_LIKE.search(path) or os.path.isfile(path)):
+        return None
+    return path, attr or "build"
+
+
+def _load_model(spec: str, initialise: bool = True):
+    """A layer spec (parsed, never evaluated) or ``path/to/model.py[:NAME]`` (imported and run: user code)."""
+    from ._spec import SpecError, parse_layer
+    target = _split_model_file(spec)
+    if target is None:
         try:
-            return parse_layer(spec)
+            return parse_layer(spec, initialise=initialise)
         except SpecError as e:
             raise UsageError(str(e)) from None
-    path, attr = m.group("path"), m.group("attr") or "build"
+    path, attr = target
+    if not path.endswith(".py"):
+        raise UsageError(f"model file {_shown(path)} is not a Python source file: give path/to/model.py:NAME "
+                         f"(a .py file, which convforge imports and runs) or a layer spec like Conv2d(3, 8, 3)")
+    if not _MODEL_ATTR.match(attr):
+        raise UsageError(f"{_shown(attr)} is not a name: give path/to/model.py:NAME with NAME a function, class "
+                         f"or Module defined at the top level of that file")
     if not os.path.isfile(path):
         raise UsageError(f"model file {path!r} does not exist")
+    module = _import_model_file(path)
+    return _model_from(module, path, attr)
+
+
+def _import_model_file(path: str):
     try:
-        module_spec = importlib.util.spec_from_file_location("_convforge_user_model", path)
+        module_spec = importlib.util.spec_from_file_location(_USER_MODULE, path)
         module = importlib.util.module_from_spec(module_spec)
         sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
         try:
@@ -149,22 +177,38 @@ def _load_model(spec: str):
             sys.path.pop(0)
     except Exception as e:
         raise Failure(f"importing {path} failed: {type(e).__name__}: {_one_line(e)}") from e
-    obj = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise UsageError(f"{path} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+    return module
+
+
+_USER_MODULE = "_convforge_user_model"
+
+
+def _model_from(module, path: str, attr: str):
+    """The Module named ``attr`` in the imported file; only functions and classes defined there are called."""
     from .nn import Module
+    if attr not in vars(module):
+        raise UsageError(f"{path} defines no {attr!r} at its top level")
+    obj = vars(module)[attr]
+    if isinstance(obj, Module):
+        return obj
+    if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+        raise UsageError(f"{path}:{attr} is neither a convforge.nn.Module nor a function returning one")
+    if getattr(obj, "__module__", None) != _USER_MODULE:
+        raise UsageError(f"{path}:{attr} is imported from {obj.__module__}, not defined in {path}; convforge "
+                         f"calls only functions and classes defined in the model file itself")
+    try:
+        obj = obj()
+    except Exception as e:
+        raise Failure(f"{path}:{attr}() failed: {type(e).__name__}: {_one_line(e)}") from e
     if not isinstance(obj, Module):
-        if not callable(obj):
-            raise UsageError(f"{path}:{attr} is neither a convforge.nn.Module nor a function returning one")
-        try:
-            obj = obj()
-        except Exception as e:
-            raise Failure(f"{path}:{attr}() failed: {type(e).__name__}: {_one_line(e)}") from e
-        if not isinstance(obj, Module):
-            raise Failure(f"{path}:{attr}() returned {type(obj).__name__}, not a convforge.nn.Module")
+        raise Failure(f"{path}:{attr}() returned {type(obj).__name__}, not a convforge.nn.Module")
     return obj
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """``repr(text)``, shortened in the middle when long (error messages stay one readable line)."""
+    text = str(text)
+    return repr(text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 4:]} ({len(text)} chars)")
 
 
 def _one_line(e: BaseException) -> str:
@@ -195,7 +239,7 @@ def _summary(model, input_shape):
 
 
 def cmd_shape(args) -> int:
-    model = _load_model(args.spec)
+    model = _load_model(args.spec, initialise=False)
     s = _summary(model, _ints(args.input, "--input"))
     if args.json:
         _print_json({"input_shape": list(s.input_shape), "output_shape": list(s.output_shape),
@@ -210,7 +254,7 @@ def cmd_shape(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    model = _load_model(args.spec)
+    model = _load_model(args.spec, initialise=False)
     s = _summary(model, _ints(args.input, "--input"))
     if args.json:
         print(s.to_json())

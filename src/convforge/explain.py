@@ -280,13 +280,13 @@ def _term_sources(pos, terms, transposed) -> str:
     if not terms:
         return ""
     shown = terms[:MAX_TERMS_IN_TEXT]
-    src = ", ".join(f"x[{_idx(t.input_index[2:])}]·w[{_idx(t.weight_index[2:])}]" for t in shown)
     more = f", ... ({len(terms) - len(shown)} more)" if len(terms) > len(shown) else ""
-    ch = ""
-    if len({t.input_index[1] for t in terms}) > 1 or terms[0].input_index[1] != 0:
-        chans = sorted({t.input_index[1] for t in terms})
-        ch = f" (input channels {chans[0]}..{chans[-1]})" if len(chans) > 1 else f" (input channel {chans[0]})"
-    return f"    products (spatial indices x[input]·w[tap]){ch}: {src}{more}"
+    if all(t.input_index[1] == 0 and t.weight_index[:2] == (0, 0) for t in terms):   # one channel: spatial only
+        src = ", ".join(f"x[{_idx(t.input_index[2:])}]·w[{_idx(t.weight_index[2:])}]" for t in shown)
+        return f"    products (spatial indices x[input]·w[tap]): {src}{more}"
+    src = ", ".join(f"x[{_idx(t.input_index[1:])}]·w[{_idx(t.weight_index)}]" for t in shown)
+    w_axes = "in, out/groups" if transposed else "out, in/groups"
+    return f"    products (x[channel, input]·w[{w_axes}, tap]): {src}{more}"
 
 
 def _expanded_view(layer, sizes, pads, ops) -> List[str]:

@@ -44,6 +44,7 @@ __all__ = [
     "pool_output_size",
     "keras_conv_output_size",
     "keras_conv_transpose_output_size",
+    "real_taps",
 ]
 
 
@@ -311,6 +312,59 @@ def output_paddings_for(sizes, targets, kernel, stride=1, padding=0, dilation=1)
     ks, ss, ps, ds = (_broadcast(a, v, n) for a, v in (("kernel", kernel), ("stride", stride),
                                                        ("padding", _pad_list(padding, n)), ("dilation", dilation)))
     return tuple(output_padding_for(*a) for a in zip(sizes, targets, ks, ss, ps, ds))
+
+
+def _floor_sum(n: int, m: int, a: int, b: int) -> int:
+    """``sum(floor((a*t + b) / m) for t in range(n))`` for ``a, b >= 0``, ``m >= 1`` in O(log) steps (the
+    Euclid-like reduction: swap the roles of ``a`` and ``m`` after taking out the integer parts)."""
+    total = 0
+    while n > 0:
+        if a >= m:
+            total += n * (n - 1) // 2 * (a // m)
+            a %= m
+        if b >= m:
+            total += n * (b // m)
+            b %= m
+        top = a * n + b
+        if top < m:
+            break
+        n, b, m, a = top // m, top % m, a, m
+    return total
+
+
+def _taps_below(x: int, o: int, k: int, s: int, lo: int, d: int) -> int:
+    """#(output j in [0, o), tap t in [0, k)) whose input index ``j*s - lo + t*d`` is below ``x``."""
+    # per tap t: #j = clamp(ceil((x + lo - t*d) / s), 0, o), non-increasing in t
+    c = x + lo
+    full = min(k, max(0, -((-(c - (o - 1) * s)) // d)))      # taps with all o outputs below x
+    some = min(k, max(full, -((-c) // d)))                   # taps with at least one
+    n = some - full
+    if n <= 0:
+        return full * o
+    # sum over t in [full, some) of ceil((c - t*d) / s); reversed (u = some-1-t) so the slope is positive
+    b = c - (some - 1) * d + s - 1
+    return full * o + _floor_sum(n, s, d, b)
+
+
+def real_taps(i: int, o: int, k: int, stride: int = 1, padding: PadArg = 0, dilation: int = 1) -> int:
+    """How many (output, tap) pairs of a convolution along one dimension read a real input cell (not padding).
+
+    This is the per-dimension factor of the multiply-adds a convolution really needs (``summary``'s
+    ``effective_macs``); it is computed in O(log) integer steps, never by enumerating positions.
+
+    Args:
+        i: input size; o: output size; k: kernel size; stride, padding (``lo`` or ``(lo, hi)``; only ``lo``
+            matters), dilation: as for the convolution.
+
+    >>> real_taps(5, 5, 3, padding=1)      # 5 outputs x 3 taps, minus the 2 taps on the padding
+    13
+    >>> real_taps(10**12, 10**12 - 2, 3)
+    2999999999994
+    """
+    lo = _pair("padding", padding)[0]
+    i, o = _check_int("i", i, 0), _check_int("o", o, 0)
+    k, s, d = _check_int("k", k, 1), _check_int("stride", stride, 1), _check_int("dilation", dilation, 1)
+    return _taps_below(i, o, k, s, lo, d) - _taps_below(0, o, k, s, lo, d)
 
 
 # ---------------------------------------------------------------------------------------------------------------

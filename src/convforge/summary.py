@@ -221,12 +221,6 @@ def _tuple(value, n, default=None):
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
 
 
-def _covered(i, o, k, s, lo, d) -> int:
-    """#(output, tap) pairs of a convolution along one dim whose input index lies in [0, i)."""
-    o_idx = np.arange(o)[:, None] * s - lo + np.arange(k)[None, :] * d
-    return int(np.count_nonzero((o_idx >= 0) & (o_idx < i)))
-
-
 def _conv(module, shape):
     n = len(module.kernel_size)
     name = _name(module)
@@ -246,7 +240,8 @@ def _conv(module, shape):
         macs = batch * cin * math.prod(sizes) * (module.out_channels // g) * k_prod
         # a transposed conv's useful products are those of the forward conv it transposes (out <-> in swapped)
         eff = batch * cin * (module.out_channels // g) * math.prod(
-            _covered(o, i, k, s, lo, d) for i, o, k, s, (lo, _), d in zip(sizes, out, kernel, stride, pads, dilation))
+            shapes.real_taps(o, i, k, s, lo, d)
+            for i, o, k, s, (lo, _), d in zip(sizes, out, kernel, stride, pads, dilation))
         steps = [shapes.RFStep("transpose", k, s, lo, d) for k, s, (lo, _), d in zip(kernel, stride, pads, dilation)]
     else:
         spec = getattr(module, "_padding_spec", None)
@@ -261,7 +256,8 @@ def _conv(module, shape):
             raise ValueError(f"{name} on input {list(shape)}: {e}") from None
         macs = batch * module.out_channels * math.prod(out) * (cin // g) * k_prod
         eff = batch * module.out_channels * (cin // g) * math.prod(
-            _covered(i, o, k, s, lo, d) for i, o, k, s, (lo, _), d in zip(sizes, out, kernel, stride, pads, dilation))
+            shapes.real_taps(i, o, k, s, lo, d)
+            for i, o, k, s, (lo, _), d in zip(sizes, out, kernel, stride, pads, dilation))
         steps = [shapes.RFStep("conv", k, s, lo, d) for k, s, (lo, _), d in zip(kernel, stride, pads, dilation)]
     lead = () if unbatched else (batch,)
     return _Result(lead + (module.out_channels,) + tuple(out), macs, eff, steps)
@@ -317,6 +313,9 @@ def _upsample(module, shape):
     else:
         factors = [Fraction(f).limit_denominator(1 << 20) for f in _tuple(module.scale_factor, n)]
         out = tuple(math.floor(i * f) for i, f in zip(sizes, factors))
+    if not all(v > 0 for v in tuple(sizes) + tuple(out)):
+        raise ValueError(f"{_name(module)}: input and output sizes should be greater than 0, but got input "
+                         f"{list(sizes)} and output {list(out)} (shape {list(shape)})")
     mode = getattr(module, "mode", "nearest")
     if mode == "nearest":
         steps = [shapes.RFStep("nearest", 1, f, 0, 1) for f in factors]
@@ -337,6 +336,10 @@ def _batchnorm(module, shape):
 
 def _flatten(module, shape):
     nd = max(len(shape), 1)
+    for what, dim in (("start_dim", module.start_dim), ("end_dim", module.end_dim)):
+        if not -nd <= dim < nd:
+            raise ValueError(f"Flatten: {what}={dim} is out of range for an input of shape {list(shape)} "
+                             f"(expected to be in range of [{-nd}, {nd - 1}])")
     start, end = module.start_dim % nd, module.end_dim % nd
     if start > end:
         raise ValueError(f"Flatten: start_dim {module.start_dim} comes after end_dim {module.end_dim} for shape "

@@ -43,7 +43,8 @@ def _frame_indices(fs: FrameSet, frame) -> Sequence[int]:
     if frame is None or frame == "all":
         if len(fs) > MAX_ANIMATED_FRAMES:
             raise ValueError(f"{len(fs)} frames are too many to animate (at most {MAX_ANIMATED_FRAMES}); use a "
-                             f"smaller input, fewer channels (channels=0) or pick one frame (frame=N)")
+                             f"smaller input, fewer output channels (--channels 0 on the command line, channels=0 "
+                             f"in Python) or one frame (--frame N, frame=N)")
         return range(len(fs))
     if not isinstance(frame, int) or isinstance(frame, bool):
         raise TypeError(f"frame must be an int or 'all', got {frame!r}")

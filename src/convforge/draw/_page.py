@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 
 import numpy as np
 
@@ -62,18 +63,22 @@ def page_html(layer, input_shape, view=None, values: bool = True, **_ignored) ->
     initial = {"config": config, "view": fs.view, "values": bool(values), "layer": geo.name}
     python = {"frames": [_frame_key(f) for f in fs.frames],
               "values": [f.value for f in fs.frames] if fs.view == "conv" else None}
-    return (TEMPLATE
-            .replace("%TITLE%", html.escape(geo.name))
-            .replace("%CSS%", CSS)
-            .replace("%INITIAL%", _json(initial))
-            .replace("%PYTHON%", _json(python))
-            .replace("%INDEX_JS%", INDEX_JS)
-            .replace("%UI_JS%", UI_JS))
+    fills = {"TITLE": html.escape(geo.name), "CSS": CSS, "INITIAL": _json(initial), "PYTHON": _json(python),
+             "INDEX_JS": INDEX_JS, "UI_JS": UI_JS}
+    # one pass: text inserted for one placeholder (a layer name with "%UI_JS%" in it) is never filled again
+    return _PLACEHOLDER.sub(lambda m: fills[m.group(1)], TEMPLATE)
+
+
+_PLACEHOLDER = re.compile(r"%([A-Z_]+)%")
+# inside <script>, "<!--", "<script" and "</script" change how the HTML parser finds the end of the element;
+# JSON escapes of <, > and & (and of the two line separators JavaScript once refused in strings) keep them out
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                              "\u2029": "\\u2029"})
 
 
 def _json(obj) -> str:
-    # safe inside <script>: no "</" sequences
-    return json.dumps(obj, separators=(",", ":")).replace("</", "<\\/")
+    """JSON text safe inside a ``<script>`` element: parses back to ``obj``, contains no ``<``, ``>`` or ``&``."""
+    return json.dumps(obj, separators=(",", ":")).translate(_SCRIPT_SAFE)
 
 
 CSS = """

@@ -79,13 +79,25 @@ def write_png(scene: Scene, path, scale: float = 1.5) -> None:
 
 
 def write_gif(scenes: Sequence[Scene], path, scale: float = 1.0, ms_per_frame: int = 700) -> None:
-    """An animated GIF looping over ``scenes`` (all padded to the largest size)."""
+    """An animated GIF looping over ``scenes`` (all padded to the largest size).
+
+    One palette for the whole animation (taken once from a few sample frames, not quantised per frame) and
+    no disposal, so that each frame after the first stores only the rectangle that changed.
+    """
     Image, _, _ = _pillow()
     width = max(s.width for s in scenes)
     height = max(s.height for s in scenes)
-    images: List = []
-    for s in scenes:
-        img = render(Scene(width, height, s.items, s.background), scale)
-        images.append(img.convert("P", palette=Image.ADAPTIVE, colors=128))
+    frame = lambda s: render(Scene(width, height, s.items, s.background), scale)
+    palette = _shared_palette(Image, [frame(s) for s in scenes[::max(1, len(scenes) // 6)][:6]])
+    images: List = [frame(s).quantize(palette=palette, dither=Image.Dither.NONE) for s in scenes]
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0,
-                   disposal=2)
+                   disposal=1, optimize=True)
+
+
+def _shared_palette(Image, samples, colors: int = 96):
+    """A palette image fitted to the sample frames stacked into one picture."""
+    w, h = samples[0].size
+    sheet = Image.new("RGB", (w, h * len(samples)))
+    for k, f in enumerate(samples):
+        sheet.paste(f, (0, k * h))
+    return sheet.quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
