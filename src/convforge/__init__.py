@@ -15,6 +15,7 @@ from . import nn
 from . import optim
 from .summary import summary
 from .explain import explain
+from .io import UnsafeCheckpointError, load, save
 
 __version__ = "0.1.0"
 
@@ -30,3 +31,4 @@ def __getattr__(name):
 __all__ = ["nn", "optim", "shapes", "config", "manual_seed", "no_grad", "enable_grad", "is_grad_enabled",
            "__version__"]
 __all__ += ["summary", "explain", "Tensor", "tensor"]
+__all__ += ["load", "save", "UnsafeCheckpointError"]
