@@ -87,7 +87,33 @@ def _stride1_input_grad(grad_output, weight, padding, dilation, groups):
 
 def conv_weight_grad(input, grad_output, kernel, stride, padding, dilation, groups):
     """Gradient of a convolution w.r.t. its weight: ``(O, C/g, *kernel)``; windows of the padded input times
-    ``grad_output``, one batched matmul over groups per batch (and row) tile."""
+    ``grad_output``, one batched matmul over groups per batch (and row) tile.
+
+    Only the cells where input, taps and outputs meet are used (``_engine.reduce_problem``): taps that read
+    nothing but padding get zero, outputs whose windows lie in the padding do not count."""
+    kernel = tuple(kernel)
+    out_sizes = grad_output.shape[2:]
+    padded = [i + lo + hi for i, (lo, hi) in zip(input.shape[2:], padding)]
+    red = _engine.reduce_problem(input.shape[2:], out_sizes, kernel, stride, padding, dilation, padded)
+    if red is None:
+        stride, dilation = _engine.plain_steps(out_sizes, kernel, stride, dilation)
+        return _conv_weight_grad(input, grad_output, kernel, stride, padding, dilation, groups)
+    if red is _engine.TAPS:
+        from ._algos import direct
+        cdt = _engine.compute_dtype(input.dtype)
+        return direct.weight_grad_taps(input.astype(cdt, copy=False), grad_output.astype(cdt, copy=False), kernel,
+                                       stride, padding, dilation, groups).astype(input.dtype, copy=False)
+    gw = np.zeros((grad_output.shape[1], input.shape[1] // groups) + kernel, dtype=input.dtype)
+    if red is not _engine.ZERO:
+        everything = (slice(None), slice(None))
+        sub_kernel = tuple(sl.stop - sl.start for sl in red.taps)
+        gw[everything + red.taps] = _conv_weight_grad(input[everything + red.other],
+                                                      grad_output[everything + red.moving], sub_kernel,
+                                                      red.stride, red.padding, red.dilation, groups)
+    return gw
+
+
+def _conv_weight_grad(input, grad_output, kernel, stride, padding, dilation, groups):
     out_dtype = input.dtype
     cdt = _engine.compute_dtype(out_dtype)
     x = input.astype(cdt, copy=False)

@@ -42,6 +42,15 @@ def pad(input, pad, mode: str = "constant", value: float = 0.0):
     pairs = [(0, 0)] * (x.ndim - n) + [(int(pad[2 * i]), int(pad[2 * i + 1])) for i in reversed(range(n))]
     if mode == "constant" and value != 0 and x.dtype.kind in "iub" and float(value) != int(value):
         raise TypeError(f"value {value} cannot be represented in the input dtype {x.dtype}")
+    sizes = [size + lo + hi for size, (lo, hi) in zip(x.shape, pairs)]
+    if any(size < 0 for size in sizes):
+        raise ValueError(f"pad {tuple(pad)} would give the input of shape {x.shape} the negative size "
+                         f"{tuple(sizes)}; crop at most each dimension's size")
+    if mode == "replicate" and any(lo < 0 or hi < 0 for lo, hi in pairs):
+        for axis, (lo, hi) in enumerate(pairs):
+            if lo or hi:
+                x = np.take(x, _replicate_sources(x.shape[axis], lo, hi, axis, x.shape), axis=axis)
+        return x
     # negative padding crops first
     crop = tuple(slice(max(-lo, 0), x.shape[i] - max(-hi, 0)) for i, (lo, hi) in enumerate(pairs))
     x = x[crop]
@@ -97,6 +106,11 @@ def pad_backward(grad_output, pad, mode: str = "constant"):
     in_shape = tuple(size - lo - hi for size, (lo, hi) in zip(g.shape, pairs))
     if any(size < 0 for size in in_shape):
         raise ValueError(f"grad_output of shape {g.shape} is smaller than the padding {tuple(pad)} allows")
+    if mode == "replicate":       # every cell reads its clamped index: crops and pads in one rule
+        for axis, (lo, hi) in enumerate(pairs):
+            if lo or hi:
+                g = _replicate_adjoint(g, axis, lo, hi)
+        return g
     for axis, (lo, hi) in enumerate(pairs):
         if lo > 0 or hi > 0:
             g = _unpad_axis(g, axis, max(lo, 0), max(hi, 0), mode)
@@ -116,8 +130,6 @@ def _unpad_axis(g, axis, lo, hi, mode):
     if mode == "circular" and (lo > size or hi > size):
         raise ValueError(f"circular padding ({lo}, {hi}) must be no larger than the input size {size} of "
                          f"dimension {axis}")
-    if mode == "replicate" and size == 0:
-        raise ValueError(f"replicate padding needs a non-empty dimension {axis}")
     core = g[lo:lo + size].copy()
     low, high = g[:lo], g[lo + size:]
     # within one side the source cells are distinct (reflect, circular), so fancy-index += is exact
@@ -127,9 +139,26 @@ def _unpad_axis(g, axis, lo, hi, mode):
     elif mode == "circular":
         core[size - lo + np.arange(lo)] += low             # out[p] = in[size - lo + p]
         core[np.arange(hi)] += high                        # out[lo + size + q] = in[q]
-    elif mode == "replicate":
-        if lo:
-            core[0] += low.sum(axis=0)
-        if hi:
-            core[-1] += high.sum(axis=0)
     return np.moveaxis(core, 0, axis)
+
+
+def _replicate_sources(size, lo, hi, axis, shape):
+    """Replicate padding of one axis by ``(lo, hi)`` of any signs, as torch: output cell ``p`` copies input cell
+    ``clamp(p - lo, 0, size - 1)``, so a crop larger than the input still copies its edge."""
+    length = size + lo + hi
+    if size == 0 and length > 0:
+        raise ValueError(f"replicate padding needs a non-empty dimension {axis} (input shape {shape})")
+    return np.clip(np.arange(length) - lo, 0, max(size - 1, 0))
+
+
+def _replicate_adjoint(g, axis, lo, hi):
+    """Adjoint of :func:`_replicate_sources` along ``axis``: every input cell sums the gradient of the output
+    cells that copied it (the sources are sorted, so each cell's copies are one run)."""
+    g = np.moveaxis(g, axis, 0)
+    size = g.shape[0] - lo - hi
+    sources = _replicate_sources(size, lo, hi, axis, g.shape)
+    out = np.zeros((size,) + g.shape[1:], dtype=g.dtype)
+    if len(sources):
+        starts = np.flatnonzero(np.r_[True, sources[1:] != sources[:-1]])
+        out[sources[starts]] = np.add.reduceat(g, starts, axis=0)
+    return np.moveaxis(out, 0, axis)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .. import _config
-from .._engine import _batch_tiles, pad_zeros
+from .._engine import _batch_tiles, pad_zeros, tap_window
 from . import as_3d, numba_kernels, triple
 
 
@@ -56,26 +56,90 @@ def _same_size_depthwise(x, w, padding, dilation, groups, out_sizes):
 
 
 def _direct_numpy(x, w, stride, padding, dilation, groups, out_sizes, y):
+    conv_taps(x, w, stride, padding, dilation, groups, out_sizes, y)
+    return y
+
+
+def _taps(kernel):
+    return itertools.product(*(range(k) for k in kernel))
+
+
+def conv_taps(x, w, stride, padding, dilation, groups, out_sizes, y=None):
+    """Convolution one kernel tap at a time, each reading only the input cells it meets (no padded copy):
+    ``y[:, :, at] += W[:, :, tap] @ x[:, :, cells]`` (see ``_engine.tap_window``).  Memory and time follow the
+    work however large the padding, stride or dilation; the NumPy path of ``direct``."""
     n, c = x.shape[:2]
     o_ch, cg = w.shape[:2]
     g, og = groups, o_ch // groups
     kernel = w.shape[2:]
-    p = math.prod(out_sizes)
+    if y is None:
+        y = np.zeros((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
     wg = w.reshape((g, og, cg) + tuple(kernel))                        # (G, Og, Cg, *K)
-    yv = y.reshape(n, g, og, p)
-    padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
-    limit = _config.workspace_limit(y.nbytes)
-    for a, z in _batch_tiles(n, (c * (p + math.prod(padded)) + o_ch * p) * x.itemsize, limit):
-        xp = pad_zeros(x[a:z], padding)
-        for tap in itertools.product(*(range(k) for k in kernel)):
-            sl = (slice(None), slice(None)) + tuple(
-                slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, out_sizes, stride))
-            xs = xp[sl].reshape(z - a, g, cg, p)                          # copy: (n, G, Cg, P)
+    yv = y.reshape((n, g, og) + tuple(out_sizes))
+    lo = [p for p, _ in padding]
+    per_sample = (c + 2 * o_ch) * math.prod(out_sizes) * x.itemsize    # gathered cells, product, its reshape
+    for a, z in _batch_tiles(n, per_sample, _config.workspace_limit(y.nbytes)):
+        for tap in _taps(kernel):
+            window = tap_window(tap, x.shape[2:], out_sizes, stride, dilation, lo)
+            if window is None:
+                continue
+            at, cells = window
+            xs = x[(slice(a, z), slice(None)) + cells]
+            sizes = xs.shape[2:]
+            xs = xs.reshape(z - a, g, cg, math.prod(sizes))              # copy: (n, G, Cg, P)
             wt = wg[(slice(None),) * 3 + tap]                             # (G, Og, Cg)
-            if cg == 1:
-                yv[a:z] += wt * xs                                        # (n, G, Og, P) broadcast
-            else:
-                yv[a:z] += np.matmul(wt, xs)                              # (n, G, Og, P)
-            del xs
-        del xp
+            part = wt * xs if cg == 1 else np.matmul(wt, xs)              # (n, G, Og, P)
+            yv[(slice(a, z), slice(None), slice(None)) + at] += part.reshape((z - a, g, og) + sizes)
+            del xs, part
     return y
+
+
+def conv_transpose_taps(x, w, stride, padding, groups, dilation, out_sizes):
+    """Transposed convolution one kernel tap at a time, each adding into only the output cells it meets (no
+    uncropped buffer): ``y[:, :, cells] += W[:, :, tap]^T @ x[:, :, at]``."""
+    n, c = x.shape[:2]
+    og = w.shape[1]
+    g, cg = groups, c // groups
+    kernel = w.shape[2:]
+    y = np.zeros((n, g * og) + tuple(out_sizes), dtype=x.dtype)
+    wg = w.reshape((g, cg, og) + tuple(kernel)).swapaxes(1, 2)        # (G, Og, Cg, *K)
+    yv = y.reshape((n, g, og) + tuple(out_sizes))
+    lo = [p for p, _ in padding]
+    per_sample = (c + 2 * g * og) * math.prod(x.shape[2:]) * x.itemsize
+    for a, z in _batch_tiles(n, per_sample, _config.workspace_limit(y.nbytes)):
+        for tap in _taps(kernel):
+            window = tap_window(tap, out_sizes, x.shape[2:], stride, dilation, lo)
+            if window is None:
+                continue
+            at, cells = window
+            xs = x[(slice(a, z), slice(None)) + at]
+            sizes = xs.shape[2:]
+            xs = xs.reshape(z - a, g, cg, math.prod(sizes))              # copy: (n, G, Cg, P)
+            part = np.matmul(wg[(slice(None),) * 3 + tap], xs)           # (n, G, Og, P)
+            yv[(slice(a, z), slice(None), slice(None)) + cells] += part.reshape((z - a, g, og) + sizes)
+            del xs, part
+    return y
+
+
+def weight_grad_taps(x, gy, kernel, stride, padding, dilation, groups):
+    """Gradient of a convolution w.r.t. its weight one tap at a time: ``gW[:, :, tap] = sum_n gy[:, :, at] @
+    x[:, :, cells]^T`` over only the cells the tap meets.  ``(O, C/g, *kernel)``."""
+    n, c = x.shape[:2]
+    o_ch = gy.shape[1]
+    g, cg, og = groups, c // groups, o_ch // groups
+    gw = np.zeros((g, og, cg) + tuple(kernel), dtype=x.dtype)
+    lo = [p for p, _ in padding]
+    per_sample = (c + o_ch) * math.prod(gy.shape[2:]) * x.itemsize
+    for tap in _taps(kernel):
+        window = tap_window(tap, x.shape[2:], gy.shape[2:], stride, dilation, lo)
+        if window is None:
+            continue
+        at, cells = window
+        for a, z in _batch_tiles(n, per_sample, _config.workspace_limit(gw.nbytes)):
+            xs = x[(slice(a, z), slice(None)) + cells]
+            p = math.prod(xs.shape[2:])
+            xs = xs.reshape(z - a, g, cg, p)                              # copy: (n, G, Cg, P)
+            gys = gy[(slice(a, z), slice(None)) + at].reshape(z - a, g, og, p)
+            gw[(slice(None),) * 3 + tap] += np.matmul(gys, xs.swapaxes(2, 3)).sum(axis=0)   # (G, Og, Cg)
+            del xs, gys
+    return gw.reshape((o_ch, cg) + tuple(kernel))
