@@ -205,14 +205,23 @@ def from_tf_padding(padding, *, kernel_size, strides=1, dilations=1, input_size=
 
     Returns:
         ``((lo, hi), ...)``, or ``'same'`` for SAME with stride > 1 and no ``input_size`` (convforge's ``'same'``
-        is TF's SAME for every input size).
+        is TF's SAME for every input size).  With scalar ``kernel_size``, ``strides`` and ``dilations`` and no
+        ``input_size`` the number of dimensions is unknown: ``'same'`` / ``'valid'``, right for any number.
 
     >>> from_tf_padding("SAME", kernel_size=(7,), strides=2, input_size=(224,))
     ((2, 3),)
     >>> from_tf_padding("SAME", kernel_size=(7, 7), strides=2)
     'same'
+    >>> from_tf_padding("VALID", kernel_size=7)     # all scalars: a string that holds for any number of dims
+    'valid'
     """
-    n = _n_from(kernel_size, input_size, None if isinstance(padding, str) else padding)
+    if isinstance(padding, str) and padding.upper() == "CAUSAL":
+        n = 1
+    elif isinstance(padding, str) and all(_canon.is_int(v) for v in (kernel_size, strides, dilations)) \
+            and input_size is None:
+        return _scalar_tf_padding(padding)
+    else:
+        n = _n_from(kernel_size, input_size, None if isinstance(padding, str) else padding)
     k = _spatial(kernel_size, n, "kernel_size")
     s = _spatial(strides, n, "strides")
     d = _spatial(dilations, n, "dilations")
@@ -233,6 +242,13 @@ def from_tf_padding(padding, *, kernel_size, strides=1, dilations=1, input_size=
     if all(v == 1 for v in s):
         return shapes.same_paddings((1,) * n, k, s, d, "SAME_UPPER")   # stride 1: total d*(k-1) for any size
     return "same"
+
+
+def _scalar_tf_padding(padding: str) -> str:
+    mode = padding.upper()
+    if mode not in ("SAME", "VALID"):
+        raise ValueError(f"TF padding must be 'SAME', 'VALID' or a list of explicit pairs, got {padding!r}")
+    return mode.lower()
 
 
 def to_tf_padding(padding, *, kernel_size, strides=1, dilations=1, input_size=None, data_format=None,
