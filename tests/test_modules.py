@@ -84,12 +84,12 @@ def test_parameter_behaves_as_ndarray():
     assert np.asarray(m.weight).sum() == 54
     m.weight[0, 0, 0, 0] = 5
     assert m.weight[0, 0, 0, 0] == 5
-    doubled = m.weight * 2
-    assert type(doubled) is np.ndarray
+    doubled = m.weight * 2                       # a recorded result, not a new parameter (as torch)
+    assert type(doubled) is convforge.Tensor and doubled.grad_fn is not None
     m.weight = np.zeros((3, 2, 3, 3))
     assert isinstance(m.weight, nn.Parameter)
-    m.weight.accumulate_grad(np.ones((3, 2, 3, 3)))
-    m.weight.accumulate_grad(np.ones((3, 2, 3, 3)))
+    for _ in range(2):                           # gradients accumulate until zeroed
+        (m.weight * 1.0).sum().backward()
     assert m.weight.grad.sum() == 108
     m.zero_grad()
     assert m.weight.grad is None
@@ -144,3 +144,32 @@ def test_complex_module():
     expected = torch.nn.functional.conv1d(to_torch(x), to_torch(np.asarray(m.weight)),
                                           to_torch(np.asarray(m.bias))).numpy()
     np.testing.assert_allclose(m(x), expected, rtol=1e-12)
+
+
+def test_load_state_dict_key_errors_are_runtime_errors_naming_the_keys():
+    m = nn.Conv2d(2, 3, 3)
+    state = m.state_dict()
+    state["extra.weight"] = state.pop("bias")
+    with pytest.raises(RuntimeError, match=r"missing keys \['bias'\], unexpected keys \['extra.weight'\]"):
+        m.load_state_dict(state)
+    missing, unexpected = m.load_state_dict(state, strict=False)
+    assert (missing, unexpected) == (["bias"], ["extra.weight"])
+    weight = m.weight
+    m.load_state_dict({"weight": np.ones((3, 2, 3, 3)), "bias": np.zeros(3)})
+    assert m.weight is weight and np.all(np.asarray(m.weight) == 1)    # values copied into the same parameter
+
+
+@pytest.mark.parametrize("module", ["Conv2d", "ConvTranspose2d"])
+def test_byte_swapped_dtype_trains(module):
+    """A module built with '>f4' stores native float32 and runs forward and backward (was a TypeError)."""
+    convforge.manual_seed(0)
+    m = getattr(nn, module)(2, 3, 3, dtype=">f4")
+    convforge.manual_seed(0)
+    ref = getattr(nn, module)(2, 3, 3, dtype=np.float32)
+    assert m.weight.dtype == np.float32
+    np.testing.assert_array_equal(m.weight, ref.weight)
+    x = np.random.default_rng(0).standard_normal((1, 2, 5, 5)).astype(">f4")
+    m(x).sum().backward()
+    ref(x.astype(np.float32)).sum().backward()
+    np.testing.assert_array_equal(m.weight.grad, ref.weight.grad)
+    np.testing.assert_array_equal(m.bias.grad, ref.bias.grad)

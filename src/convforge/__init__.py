@@ -10,7 +10,7 @@ from . import shapes
 from ._config import config
 from ._grad_mode import enable_grad, is_grad_enabled, no_grad
 from ._random import manual_seed
-from .autograd import Tensor, tensor
+from .autograd import Tensor, cat, stack, tensor
 from . import nn
 from . import optim
 from .summary import summary
@@ -30,5 +30,5 @@ def __getattr__(name):
 
 __all__ = ["nn", "optim", "shapes", "config", "manual_seed", "no_grad", "enable_grad", "is_grad_enabled",
            "__version__"]
-__all__ += ["summary", "explain", "Tensor", "tensor"]
+__all__ += ["summary", "explain", "Tensor", "tensor", "cat", "stack"]
 __all__ += ["load", "save", "UnsafeCheckpointError"]

@@ -19,6 +19,19 @@ from .function import Function
 from .tensor import FUNCTION_RULES, UFUNC_RULES, UNTRACKED_FUNCTIONS, UNTRACKED_UFUNCS, Tensor
 
 
+def _conj(a):
+    """Complex gradients follow torch's convention (conjugate Wirtinger): ``grad_x = grad_out * conj(d out/d x)``."""
+    return np.conj(a) if np.iscomplexobj(a) else a
+
+
+def _sgn(x):
+    """torch's ``sgn``: ``x / |x|`` (0 at 0); ``sign`` for real values."""
+    if not np.iscomplexobj(x):
+        return np.sign(x)
+    size = np.abs(x)
+    return np.where(size == 0, 0, x / np.where(size == 0, 1, size))
+
+
 # -- elementwise --------------------------------------------------------------------------------------------------
 class Add(Function):
     @staticmethod
@@ -49,7 +62,7 @@ class Mul(Function):
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        return (g * b if b is not None else None), (g * a if a is not None else None)
+        return (g * _conj(b) if b is not None else None), (g * _conj(a) if a is not None else None)
 
 
 class Div(Function):
@@ -62,8 +75,8 @@ class Div(Function):
     @staticmethod
     def backward(ctx, g):
         b, out = ctx.saved_tensors
-        ga = g / b if ctx.needs_input_grad[0] else None
-        return ga, (-g * out / b if out is not None else None)
+        ga = g / _conj(b) if ctx.needs_input_grad[0] else None
+        return ga, (-g * _conj(out / b) if out is not None else None)
 
 
 class Pow(Function):
@@ -76,10 +89,10 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, g):
         a, b, out = ctx.saved_tensors
-        ga = g * b * np.power(a, np.subtract(b, 1)) if ctx.needs_input_grad[0] else None
+        ga = g * _conj(b * np.power(a, np.subtract(b, 1))) if ctx.needs_input_grad[0] else None
         gb = None
         if ctx.needs_input_grad[1]:   # torch: 0 where a == 0 and b >= 0
-            gb = g * np.where((a == 0) & (np.asarray(b) >= 0), 0, out * np.log(np.where(a == 0, 1, a)))
+            gb = g * _conj(np.where((a == 0) & (np.real(b) >= 0), 0, out * np.log(np.where(a == 0, 1, a))))
         return ga, gb
 
 
@@ -126,10 +139,10 @@ class MatMul(Function):
             g2 = np.expand_dims(g2, -1)
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
+            ga = np.matmul(g2, _conj(np.swapaxes(b2, -1, -2)))
             ga = ga[..., 0, :] if a.ndim == 1 else ga
         if ctx.needs_input_grad[1]:
-            gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
+            gb = np.matmul(_conj(np.swapaxes(a2, -1, -2)), g2)
             gb = gb[..., 0] if b.ndim == 1 else gb
         return ga, gb
 
@@ -162,37 +175,37 @@ class Pos(_Unary):
 
 class Exp(_Unary):
     ufunc = np.exp
-    grad = staticmethod(lambda g, x, out: g * out)
+    grad = staticmethod(lambda g, x, out: g * _conj(out))
 
 
 class Log(_Unary):
     ufunc = np.log
-    grad = staticmethod(lambda g, x, out: g / x)
+    grad = staticmethod(lambda g, x, out: g / _conj(x))
 
 
 class Sqrt(_Unary):
     ufunc = np.sqrt
-    grad = staticmethod(lambda g, x, out: g / (2 * out))
+    grad = staticmethod(lambda g, x, out: g / (2 * _conj(out)))
 
 
 class Reciprocal(_Unary):
     ufunc = np.reciprocal
-    grad = staticmethod(lambda g, x, out: -g * out * out)
+    grad = staticmethod(lambda g, x, out: -g * _conj(out * out))
 
 
 class Square(_Unary):
     ufunc = np.square
-    grad = staticmethod(lambda g, x, out: 2 * x * g)
+    grad = staticmethod(lambda g, x, out: 2 * _conj(x) * g)
 
 
 class Tanh(_Unary):
     ufunc = np.tanh
-    grad = staticmethod(lambda g, x, out: g * (1 - out * out))
+    grad = staticmethod(lambda g, x, out: g * _conj(1 - out * out))
 
 
 class Abs(_Unary):
     ufunc = np.absolute
-    grad = staticmethod(lambda g, x, out: g * np.sign(x))
+    grad = staticmethod(lambda g, x, out: g * _sgn(x))
 
 
 class Clip(Function):
@@ -515,11 +528,16 @@ def _getitem(self, key):
 
 
 def _setitem(self, key, value):
-    if _grad_enabled() and (self.requires_grad or getattr(value, "requires_grad", False)):
-        raise RuntimeError("in-place assignment into a tensor that requires grad (or of a value that requires grad) "
-                           "is not recorded by autograd; build the result out of place (e.g. convforge.cat, np.where)"
-                           " or assign under convforge.no_grad()")
+    if _grad_enabled() and (self.grad_fn is not None or getattr(value, "requires_grad", False)):
+        raise RuntimeError("in-place assignment into a recorded result (or of a value that requires grad) is not "
+                           "recorded by autograd; build the result out of place (e.g. convforge.cat, np.where) or "
+                           "assign under convforge.no_grad()")
     np.ndarray.__setitem__(self, _plain_key(key), value.view(np.ndarray) if isinstance(value, Tensor) else value)
+
+
+def _round(self, decimals=0, out=None):
+    """Rounding has a zero gradient almost everywhere: the result is computed on the values, untracked."""
+    return _as_tensor(np.round(np.ndarray.view(self, np.ndarray), decimals, out))
 
 
 def _clone(self):
@@ -542,7 +560,7 @@ def _guard(name):
 _METHODS = {
     "reshape": _reshape, "view": _view, "transpose": _transpose, "permute": _permute, "swapaxes": _swapaxes,
     "flatten": _flatten, "squeeze": _squeeze, "unsqueeze": _unsqueeze, "ravel": _ravel, "astype": _astype,
-    "copy": _copy, "clone": _clone, "dot": _dot, "__getitem__": _getitem, "__setitem__": _setitem,
+    "copy": _copy, "clone": _clone, "round": _round, "dot": _dot, "__getitem__": _getitem, "__setitem__": _setitem,
     "sum": _sum, "mean": _mean, "max": _amax, "amax": _amax, "min": _amin, "amin": _amin,
     "T": property(lambda self: Permute.apply(self, None)),
     "mT": property(lambda self: _swapaxes(self, -1, -2)),

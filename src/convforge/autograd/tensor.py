@@ -140,11 +140,12 @@ class Tensor(np.ndarray):
 
     # -- NumPy protocols ----------------------------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        tracked = _needs_recording(inputs) or _needs_recording(kwargs.get("out", ()))
+        out = kwargs.get("out")
+        tracked = _needs_recording(inputs)
+        if out is not None and (tracked or _any_non_leaf(out)):
+            raise RuntimeError(f"in-place / out= use of np.{ufunc.__name__} with a tensor that requires grad is not "
+                               f"recorded by autograd; write the out-of-place form (or use convforge.no_grad())")
         if tracked:
-            if kwargs.get("out") is not None:
-                raise RuntimeError(f"in-place / out= use of np.{ufunc.__name__} on a tensor that requires grad is "
-                                   f"not recorded; write the out-of-place form (or use convforge.no_grad())")
             if ufunc not in UNTRACKED_UFUNCS:
                 rule = UFUNC_RULES.get((ufunc, method))
                 if rule is None:
@@ -154,7 +155,6 @@ class Tensor(np.ndarray):
                                        f"recorded operations")
                 return rule(*inputs, **kwargs)
         raw_inputs = [_plain(a) for a in inputs]
-        out = kwargs.get("out")
         if out is not None:
             kwargs["out"] = tuple(_plain(o) for o in out)
         result = getattr(ufunc, method)(*raw_inputs, **kwargs)
@@ -203,6 +203,12 @@ def _needs_recording(arrays) -> bool:
         if isinstance(a, Tensor) and a.requires_grad:
             return True
     return False
+
+
+def _any_non_leaf(arrays) -> bool:
+    """Writing into a recorded result would change what its graph saw; writing into a leaf is allowed (as under
+    torch.no_grad(): parameter initialisation and optimiser steps)."""
+    return _grad_mode.is_grad_enabled() and any(isinstance(a, Tensor) and a.grad_fn is not None for a in arrays)
 
 
 def _any_requires_grad(args, kwargs) -> bool:

@@ -1,4 +1,4 @@
-"""``Sequential``: modules applied one after another; backward runs them in reverse."""
+"""``Sequential``: modules applied one after another."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -12,7 +12,7 @@ class Sequential(Module):
     """A chain of modules, as ``torch.nn.Sequential``.
 
     Built from positional modules (named ``'0'``, ``'1'``, ...) or from one ``OrderedDict`` of named modules.
-    ``backward(grad)`` calls each child's ``backward`` in reverse order, so the chain trains like one layer.
+    Like any module, it trains through ``loss.backward()`` (autograd records each child's forward).
 
     Args:
         *args: modules, or a single ``OrderedDict[str, Module]``.
@@ -79,11 +79,6 @@ class Sequential(Module):
         for module in self:
             input = module(input)
         return input
-
-    def backward(self, grad_output):
-        for module in reversed(list(self)):
-            grad_output = module.backward(grad_output)
-        return grad_output
 
 
 def _check_module(module, name):

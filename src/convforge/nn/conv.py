@@ -10,12 +10,10 @@ import math
 import numpy as np
 
 from .. import _api, _canon, _random
-from .._grad_mode import is_grad_enabled
-from .._padding import pad as _pad
-from .._padding import pad_backward as _pad_backward
-from . import grad as _grad
+from ..autograd import Tensor
+from . import functional as F
 from .module import Module
-from .parameter import Parameter
+from .parameter import Parameter, native_byte_order
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -88,9 +86,9 @@ class _ConvNd(Module):
         fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
         bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
         rng = _random.generator()
-        self.weight[...] = _uniform(rng, bound, self.weight.shape, self.weight.dtype)
+        self.weight.data[...] = _uniform(rng, bound, self.weight.shape, self.weight.dtype)
         if self.bias is not None:
-            self.bias[...] = _uniform(rng, bound, self.bias.shape, self.bias.dtype)
+            self.bias.data[...] = _uniform(rng, bound, self.bias.shape, self.bias.dtype)
 
     def extra_repr(self) -> str:
         n = self._n
@@ -110,7 +108,8 @@ class _ConvNd(Module):
         return s
 
     def _check_input(self, x):
-        x = _api.as_array(x, "input")
+        values = _api.as_array(x, "input")            # validates; a tensor stays a tensor (recorded)
+        x = native_byte_order(x if isinstance(x, Tensor) else values)
         op = type(self).__name__
         if x.ndim not in (self._n + 1, self._n + 2):
             raise ValueError(f"Expected {self._n + 1}D (unbatched) or {self._n + 2}D (batched) input to {op}, "
@@ -140,50 +139,25 @@ class _ConvForwardNd(_ConvNd):
                                       self.dilation)
 
     def forward(self, input):
-        """Convolve ``input``; unless inside ``convforge.no_grad()``, keep what :meth:`backward` needs (the
-        input as the convolution saw it, after any padding-mode padding)."""
-        x = self._check_input(input)
-        xc, spec, mode_pad = self._conv_input(x)
-        self._saved = (xc, spec, mode_pad) if is_grad_enabled() else None
-        return self._convolve(xc, spec, self.weight, self.bias)
-
-    def _conv_forward(self, x, weight, bias):
-        xc, spec, _ = self._conv_input(x)
-        return self._convolve(xc, spec, weight, bias)
-
-    def _conv_input(self, x):
-        """(input the zero-padded convolution sees, its padding spec, torch-order pad for padding modes or None)."""
-        if self.padding_mode == "zeros":
-            return x, self._padding_spec, None
-        mode_pad = _canon.torch_pad_order(self.padding_pairs(x.shape[-self._n:]))
-        return _pad(x, mode_pad, mode=self.padding_mode), 0, mode_pad
-
-    def _convolve(self, x, spec, weight, bias):
-        b = None if bias is None else np.asarray(bias)
-        return _api.convolution(x, np.asarray(weight), b, self.stride, spec, self.dilation, self.groups,
-                                n_spatial=self._n, op=type(self).__name__)
-
-    def backward(self, grad_output):
-        """Gradient w.r.t. the input of the last forward call; adds the weight and bias gradients to ``.grad``
-        (parameters with ``requires_grad=False`` are skipped).  The gradient flows back through padding modes.
+        """Convolve ``input`` (recorded for ``loss.backward()`` when gradients are enabled).
 
         Example:
-            >>> import numpy as np
+            >>> import numpy as np, convforge
             >>> m = Conv2d(2, 3, 3, padding=1, padding_mode="reflect")
-            >>> x = np.ones((1, 2, 5, 5), np.float32)
-            >>> gx = m.backward(np.ones_like(m(x)))
-            >>> gx.shape, m.weight.grad.shape, m.bias.grad.tolist()
-            ((1, 2, 5, 5), (3, 2, 3, 3), [25.0, 25.0, 25.0])
+            >>> y = m(convforge.tensor(np.ones((1, 2, 5, 5), np.float32)))
+            >>> y.sum().backward()
+            >>> m.weight.grad.shape, m.bias.grad.tolist()
+            ((3, 2, 3, 3), [25.0, 25.0, 25.0])
         """
-        xc, spec, mode_pad = _saved_forward(self)
-        gx, gw, gb = _grad._backward_call(
-            type(self).__name__ + ".backward", _api.as_array(grad_output, "grad_output"), xc, np.asarray(self.weight),
-            xc.shape, self.weight.shape, self.stride, spec, self.dilation, self.groups, False, None,
-            _needs(self), n_spatial=self._n)
-        _accumulate(self, gw, gb)
-        if mode_pad is not None:
-            gx = _pad_backward(gx, mode_pad, mode=self.padding_mode)
-        return gx
+        return self._conv_forward(self._check_input(input), self.weight, self.bias)
+
+    def _conv_forward(self, x, weight, bias):
+        spec = self._padding_spec
+        if self.padding_mode != "zeros":     # pad, then convolve with zero padding
+            x = F.Pad.apply(x, _canon.torch_pad_order(self.padding_pairs(x.shape[-self._n:])), self.padding_mode)
+            spec = 0
+        return F.Convolution.apply(x, weight, bias, self.stride, spec, self.dilation, self.groups,
+                                   n_spatial=self._n, op=type(self).__name__)
 
 
 class _ConvTransposeNd(_ConvNd):
@@ -194,59 +168,24 @@ class _ConvTransposeNd(_ConvNd):
 
     def forward(self, input, output_size=None):
         """``output_size`` (spatial sizes, optionally with leading N, C) picks the output padding; any size from
-        the minimum to minimum + max(stride, dilation) - 1 is accepted.  Unless inside ``convforge.no_grad()``,
-        keeps the input and the output padding used for :meth:`backward`."""
+        the minimum to minimum + max(stride, dilation) - 1 is accepted.
+
+        Example:
+            >>> import numpy as np, convforge
+            >>> m = ConvTranspose1d(2, 3, 3, stride=2, padding=1)
+            >>> x = convforge.tensor(np.ones((1, 2, 4), np.float32), requires_grad=True)
+            >>> m(x, output_size=(8,)).sum().backward()
+            >>> x.grad.shape, m.weight.grad.shape
+            ((1, 2, 4), (2, 3, 3))
+        """
         x = self._check_input(input)
         out_pad = self.output_padding
         if output_size is not None:
             out_pad = _api.transpose_output_padding(x.shape[-self._n:], self.kernel_size, self.stride,
                                                     self._padding_spec, self.dilation, output_size,
                                                     type(self).__name__)
-        self._saved = (x, out_pad) if is_grad_enabled() else None
-        return _api.convolution_transpose(
-            x, np.asarray(self.weight), None if self.bias is None else np.asarray(self.bias), self.stride,
-            self._padding_spec, out_pad, self.groups, self.dilation, n_spatial=self._n, op=type(self).__name__)
-
-    def backward(self, grad_output):
-        """Gradient w.r.t. the input of the last forward call; adds the weight and bias gradients to ``.grad``
-        (parameters with ``requires_grad=False`` are skipped).
-
-        Example:
-            >>> import numpy as np
-            >>> m = ConvTranspose1d(2, 3, 3, stride=2, padding=1)
-            >>> y = m(np.ones((1, 2, 4), np.float32), output_size=(8,))
-            >>> m.backward(np.ones_like(y)).shape, m.weight.grad.shape
-            ((1, 2, 4), (2, 3, 3))
-        """
-        x, out_pad = _saved_forward(self)
-        gx, gw, gb = _grad._backward_call(
-            type(self).__name__ + ".backward", _api.as_array(grad_output, "grad_output"), x, np.asarray(self.weight),
-            x.shape, self.weight.shape, self.stride, self._padding_spec, self.dilation, self.groups, True, out_pad,
-            _needs(self), n_spatial=self._n)
-        _accumulate(self, gw, gb)
-        return gx
-
-
-def _saved_forward(module):
-    saved = module.__dict__.get("_saved")
-    if saved is None:
-        name = type(module).__name__
-        raise RuntimeError(f"{name}.backward() needs a saved forward pass: call the module on an input first, "
-                           f"outside `with convforge.no_grad():` (which keeps nothing for backward)")
-    return saved
-
-
-def _needs(module):
-    """Which of (grad_input, grad_weight, grad_bias) to compute."""
-    bias = module.bias
-    return True, bool(module.weight.requires_grad), bias is not None and bool(bias.requires_grad)
-
-
-def _accumulate(module, grad_weight, grad_bias):
-    if grad_weight is not None:
-        module.weight.accumulate_grad(grad_weight)
-    if grad_bias is not None:
-        module.bias.accumulate_grad(grad_bias)
+        return F.ConvolutionTranspose.apply(x, self.weight, self.bias, self.stride, self._padding_spec, out_pad,
+                                            self.groups, self.dilation, n_spatial=self._n, op=type(self).__name__)
 
 
 class Conv1d(_ConvForwardNd):

@@ -1,7 +1,9 @@
 """Stateless convolution functions with PyTorch's names, signatures and defaults.
 
-All of them are thin: they fix the number of spatial dimensions and call the one N-d implementation in
-``convforge._api`` (validation + canonicalisation) and ``convforge._engine`` (computation).
+All of them are thin: they fix the number of spatial dimensions and call one recorded autograd ``Function``
+(:class:`Convolution`, :class:`ConvolutionTranspose`, :class:`Pad`) over the N-d implementation in
+``convforge._api`` (validation + canonicalisation) and ``convforge._engine`` (computation).  On tensors that
+require grad the call is recorded; its backward is ``convforge.nn.grad``'s (gradients are convolutions).
 
 Shape (every function, per spatial dimension; ``p_lo, p_hi`` the padding on each side):
     conv:            ``out = floor((in + p_lo + p_hi - dilation*(k-1) - 1) / stride) + 1``
@@ -13,11 +15,95 @@ Padding forms: an int, one int per dim, one ``(lo, hi)`` pair per dim (beyond Py
 """
 from __future__ import annotations
 
-from .. import _api
-from .._padding import pad
+import numpy as np
+
+from .. import _api, _padding
+from ..autograd import Function
+from . import grad as _grad
 
 __all__ = ["conv", "conv1d", "conv2d", "conv3d", "conv_transpose", "conv_transpose1d", "conv_transpose2d",
            "conv_transpose3d", "pad"]
+
+
+def _native(a):
+    """Byte-swapped arrays (``'>f4'``) in the machine's order; the kernels and gradients need native arrays."""
+    return a if not isinstance(a, np.ndarray) or a.dtype.isnative else a.astype(a.dtype.newbyteorder("="))
+
+
+def _needs(ctx, bias):
+    """Which of (grad_input, grad_weight, grad_bias) backward computes."""
+    need_x, need_w, need_b = ctx.needs_input_grad[:3]
+    return need_x, need_w, bias is not None and need_b
+
+
+class Convolution(Function):
+    """Recorded N-d convolution: forward is ``_api.convolution``, backward ``nn.grad``'s conv backward."""
+
+    @staticmethod
+    def forward(ctx, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, n_spatial=None,
+                op="conv"):
+        input, weight, bias = _native(input), _native(weight), _native(bias)
+        out = _api.convolution(input, weight, bias, stride, padding, dilation, groups, n_spatial=n_spatial, op=op)
+        needs = _needs(ctx, bias)
+        ctx.save_for_backward(input if needs[1] else None, weight if needs[0] else None)
+        ctx.geometry = (np.shape(input), np.shape(weight), stride, padding, dilation, groups, n_spatial, op, needs)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, w = ctx.saved_tensors
+        x_shape, w_shape, stride, padding, dilation, groups, n_spatial, op, needs = ctx.geometry
+        gx, gw, gb = _grad._backward_call(op + " backward", grad_output, x, w, x_shape, w_shape, stride, padding,
+                                          dilation, groups, False, None, needs, n_spatial=n_spatial)
+        return gx, gw, gb, None, None, None, None
+
+
+class ConvolutionTranspose(Function):
+    """Recorded N-d transposed convolution; the output padding backward needs is read off ``grad_output``."""
+
+    @staticmethod
+    def forward(ctx, input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
+                output_size=None, n_spatial=None, op="conv_transpose"):
+        input, weight, bias = _native(input), _native(weight), _native(bias)
+        out = _api.convolution_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
+                                         output_size=output_size, n_spatial=n_spatial, op=op)
+        needs = _needs(ctx, bias)
+        ctx.save_for_backward(input if needs[1] else None, weight if needs[0] else None)
+        ctx.geometry = (np.shape(input), np.shape(weight), stride, padding, dilation, groups, n_spatial, op, needs)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, w = ctx.saved_tensors
+        x_shape, w_shape, stride, padding, dilation, groups, n_spatial, op, needs = ctx.geometry
+        gx, gw, gb = _grad._backward_call(op + " backward", grad_output, x, w, x_shape, w_shape, stride, padding,
+                                          dilation, groups, True, None, needs, n_spatial=n_spatial)
+        return gx, gw, gb, None, None, None, None, None
+
+
+class Pad(Function):
+    """Recorded ``pad``; backward is ``_padding.pad_backward`` (folds padded cells back onto their sources)."""
+
+    @staticmethod
+    def forward(ctx, input, pad, mode="constant", value=0.0):
+        ctx.pad, ctx.mode = tuple(pad), mode
+        return _padding.pad(input, pad, mode=mode, value=value)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return _padding.pad_backward(grad_output, ctx.pad, mode=ctx.mode), None, None, None
+
+
+def pad(input, pad, mode: str = "constant", value: float = 0.0):
+    """Pad the last ``len(pad) // 2`` dimensions of ``input`` (torch's ``F.pad``; ``pad`` lists (lo, hi) from the
+    last dimension backwards; modes ``constant``, ``reflect``, ``replicate``, ``circular``); recorded.
+
+    Example:
+        >>> import numpy as np
+        >>> pad(np.arange(3.0)[None], (1, 2), mode="replicate").tolist()
+        [[0.0, 0.0, 1.0, 2.0, 2.0, 2.0]]
+    """
+    return Pad.apply(input, pad, mode, value)
 
 
 def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -36,7 +122,7 @@ def conv(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         >>> conv(np.ones((1, 2, 5, 5, 5, 5)), np.ones((3, 2, 2, 2, 2, 2))).shape
         (1, 3, 4, 4, 4, 4)
     """
-    return _api.convolution(input, weight, bias, stride, padding, dilation, groups, op="conv")
+    return Convolution.apply(input, weight, bias, stride, padding, dilation, groups, op="conv")
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -50,7 +136,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         >>> conv1d(np.arange(16.0).reshape(1, 1, 16), np.array([[[0.1, 0.2, 0.3]]]))[0, 0, :3].round(6).tolist()
         [0.8, 1.4, 2.0]
     """
-    return _api.convolution(input, weight, bias, stride, padding, dilation, groups, n_spatial=1, op="conv1d")
+    return Convolution.apply(input, weight, bias, stride, padding, dilation, groups, n_spatial=1, op="conv1d")
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -64,7 +150,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         >>> conv2d(np.ones((5, 8, 10, 5)), np.ones((14, 8, 3, 2)), stride=(2, 1)).shape
         (5, 14, 4, 4)
     """
-    return _api.convolution(input, weight, bias, stride, padding, dilation, groups, n_spatial=2, op="conv2d")
+    return Convolution.apply(input, weight, bias, stride, padding, dilation, groups, n_spatial=2, op="conv2d")
 
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -78,7 +164,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         >>> conv3d(np.ones((1, 2, 4, 4, 4)), np.ones((3, 2, 3, 3, 3)), padding=1).shape
         (1, 3, 4, 4, 4)
     """
-    return _api.convolution(input, weight, bias, stride, padding, dilation, groups, n_spatial=3, op="conv3d")
+    return Convolution.apply(input, weight, bias, stride, padding, dilation, groups, n_spatial=3, op="conv3d")
 
 
 def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
@@ -97,7 +183,7 @@ def conv_transpose(input, weight, bias=None, stride=1, padding=0, output_padding
         >>> conv_transpose(np.ones((1, 2, 4, 4)), np.ones((2, 3, 3, 3)), stride=2, padding=1, output_padding=1).shape
         (1, 3, 8, 8)
     """
-    return _api.convolution_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
+    return ConvolutionTranspose.apply(input, weight, bias, stride, padding, output_padding, groups, dilation,
                                       output_size=output_size, op="conv_transpose")
 
 
@@ -112,7 +198,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
         >>> conv_transpose1d(np.ones((1, 1, 3)), np.ones((1, 1, 2)), stride=2).tolist()
         [[[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]]
     """
-    return _api.convolution_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
+    return ConvolutionTranspose.apply(input, weight, bias, stride, padding, output_padding, groups, dilation,
                                       n_spatial=1, op="conv_transpose1d")
 
 
@@ -128,7 +214,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         ...                  groups=4).shape
         (1, 4, 16, 16)
     """
-    return _api.convolution_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
+    return ConvolutionTranspose.apply(input, weight, bias, stride, padding, output_padding, groups, dilation,
                                       n_spatial=2, op="conv_transpose2d")
 
 
@@ -143,5 +229,5 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
         >>> conv_transpose3d(np.ones((1, 2, 2, 2, 2)), np.ones((2, 2, 2, 2, 2)), stride=2).shape
         (1, 2, 4, 4, 4)
     """
-    return _api.convolution_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
+    return ConvolutionTranspose.apply(input, weight, bias, stride, padding, output_padding, groups, dilation,
                                       n_spatial=3, op="conv_transpose3d")

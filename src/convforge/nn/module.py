@@ -1,8 +1,9 @@
 """``Module``: the base class of every layer, as in PyTorch.
 
 Submodules and parameters register by attribute assignment; ``parameters()``, ``state_dict()``, ``repr``,
-``train()``/``eval()`` and ``zero_grad()`` walk the tree.  Training API: ``y = m(x)`` then
-``gx = m.backward(gy)`` returns the input gradient and accumulates ``.grad`` on every parameter.
+``train()``/``eval()`` and ``zero_grad()`` walk the tree.  Training as in PyTorch: ``loss = criterion(m(x), t)``,
+``loss.backward()`` accumulates ``.grad`` on every parameter that took part (``convforge.autograd`` records the
+forward, whatever it does: residual adds, concatenations, a layer called twice).
 """
 from __future__ import annotations
 
@@ -106,10 +107,6 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
-    def backward(self, grad_output):
-        """Gradient with respect to the input of the last forward call; accumulates ``.grad`` on parameters."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
-
     # -- traversal ----------------------------------------------------------------------------------------------
     def named_children(self) -> Iterator[Tuple[str, "Module"]]:
         for name, m in self._modules.items():
@@ -168,6 +165,10 @@ class Module:
         """Copy values in, checking shapes. With ``strict`` the keys must match exactly.
 
         Returns ``(missing_keys, unexpected_keys)``.
+
+        Raises:
+            RuntimeError: with ``strict``, naming the missing and unexpected keys (as torch).
+            ValueError: a value's shape differs from the parameter's, naming both.
         """
         own = OrderedDict()
         for mp, m in self.named_modules():
@@ -178,8 +179,8 @@ class Module:
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
-            raise KeyError(f"Error(s) in loading state_dict for {type(self).__name__}: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}: missing keys {missing}, "
+                               f"unexpected keys {unexpected}")
         errors = []
         for key, (m, kind, name) in own.items():
             if key not in state_dict:
@@ -194,7 +195,8 @@ class Module:
         for key, (m, kind, name) in own.items():
             if key in state_dict:
                 current = m._parameters[name] if kind == "param" else m._buffers[name]
-                current[...] = np.asarray(state_dict[key]).astype(current.dtype, copy=False)
+                # the values only: a parameter stays the same object (optimisers hold it), nothing is recorded
+                np.copyto(np.ndarray.view(current, np.ndarray), np.asarray(state_dict[key]), casting="unsafe")
         return missing, unexpected
 
     # -- modes and gradients ------------------------------------------------------------------------------------

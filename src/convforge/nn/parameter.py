@@ -1,59 +1,43 @@
-"""``Parameter``: a NumPy array that a module owns and learns, with room for its gradient."""
+"""``Parameter``: a tensor that a module owns and learns (``requires_grad=True`` by default)."""
 from __future__ import annotations
 
 import numpy as np
 
+from ..autograd import Tensor
 
-class Parameter(np.ndarray):
-    """A learnable array. It *is* an ``np.ndarray`` (shape, dtype, indexing, in-place assignment, ``np.asarray``)
-    with two extra attributes: ``grad`` (None until a backward pass accumulates into it) and ``requires_grad``.
 
-    Results of arithmetic on a Parameter are plain ndarrays.
+def native_byte_order(arr: np.ndarray) -> np.ndarray:
+    """``arr`` itself, or a copy in the machine's byte order when it is byte-swapped (``'>f4'`` on x86)."""
+    return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
+
+
+class Parameter(Tensor):
+    """A learnable tensor. It *is* an ``np.ndarray`` (shape, dtype, indexing, ``np.asarray``) and a
+    :class:`convforge.Tensor`: operations on it are recorded and ``loss.backward()`` accumulates ``.grad``.
+
+    The values are copied in, in the machine's byte order (a ``'>f4'`` array gives a float32 parameter).
 
     >>> import numpy as np
     >>> p = Parameter(np.zeros((2, 3)))
-    >>> p.shape, p.grad is None, type(p + 1).__name__
-    ((2, 3), True, 'ndarray')
+    >>> p.shape, p.grad is None, p.requires_grad, type(p + 1).__name__
+    ((2, 3), True, True, 'Tensor')
     """
 
-    def __new__(cls, data, requires_grad: bool = True):
-        arr = np.array(data, copy=True)
-        obj = arr.view(cls)
-        obj.grad = None
-        obj.requires_grad = bool(requires_grad)
+    def __new__(cls, data=None, requires_grad: bool = True):
+        values = np.zeros(0, np.float32) if data is None else np.asarray(data).view(np.ndarray)
+        obj = native_byte_order(np.array(values, copy=True)).view(cls)
+        obj.requires_grad_(bool(requires_grad))
         return obj
 
-    def __array_finalize__(self, obj):
-        self.grad = None
-        self.requires_grad = getattr(obj, "requires_grad", True)
-
-    def __array_wrap__(self, out, context=None, return_scalar=False):
-        # ufunc results (p + 1, p * q) are plain arrays, not new parameters
-        if return_scalar:
-            return out[()]
-        return np.asarray(out)
-
-    def __reduce__(self):
-        fn, args, state = super().__reduce__()
-        return fn, args, (state, self.requires_grad)
-
-    def __setstate__(self, state):
-        nd_state, self.requires_grad = state
-        super().__setstate__(nd_state)
-        self.grad = None
-
     def __repr__(self):
-        return "Parameter containing:\n" + repr(np.asarray(self))
+        return "Parameter containing:\n" + super().__repr__()
+
+    __str__ = __repr__
 
     def accumulate_grad(self, g) -> None:
-        """Add ``g`` to ``.grad`` (creating it on first use)."""
-        g = np.asarray(g, dtype=self.dtype).reshape(self.shape)
+        """Add ``g`` to ``.grad`` (creating it on first use); for modules that still hand-write a backward."""
+        g = np.array(g, dtype=self.dtype, copy=None).reshape(self.shape)
         if self.grad is None:
             self.grad = g.copy()
         else:
             self.grad += g
-
-    @property
-    def data(self) -> np.ndarray:
-        """The values as a plain ndarray view (writing into it changes the parameter)."""
-        return self.view(np.ndarray)

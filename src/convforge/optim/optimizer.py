@@ -1,6 +1,6 @@
 """Optimisers, as in ``torch.optim``: ``SGD`` and ``Adam``, with PyTorch's exact update rules.
 
-They update :class:`convforge.nn.Parameter` values in place from their ``.grad`` (set by ``module.backward``);
+They update :class:`convforge.nn.Parameter` values in place from their ``.grad`` (set by ``loss.backward()``);
 parameters whose ``.grad`` is None are skipped.  Parameters may be given as an iterable of Parameters or as
 parameter groups (dicts with a ``'params'`` entry and per-group option overrides), as in PyTorch.
 
@@ -10,16 +10,17 @@ Typical loop::
     for x, y in batches:
         opt.zero_grad()
         loss = criterion(model(x), y)
-        model.backward(criterion.backward())
+        loss.backward()
         opt.step()
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
 
-from .nn.parameter import Parameter
+from ..autograd import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -41,11 +42,11 @@ class Optimizer:
     def add_param_group(self, group: dict) -> None:
         group = dict(group)
         params = group["params"]
-        params = [params] if isinstance(params, Parameter) else list(params)
+        params = [params] if isinstance(params, Tensor) else list(params)
         for p in params:
-            if not isinstance(p, Parameter):
-                raise TypeError(f"{type(self).__name__} can only optimize convforge Parameters, got "
-                                f"{type(p).__name__}")
+            if not isinstance(p, Tensor) or not p.is_leaf:
+                raise TypeError(f"{type(self).__name__} can only optimize leaf tensors (Parameters, or "
+                                f"convforge.tensor(..., requires_grad=True)), got {type(p).__name__}")
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
@@ -66,6 +67,41 @@ class Optimizer:
                     p.grad = None
                 else:
                     p.grad[...] = 0
+
+    def state_dict(self) -> dict:
+        """``{'state': {index: {...}}, 'param_groups': [{..., 'params': [index, ...]}]}``, torch's layout: parameters
+        are numbered in group order; the arrays are copies."""
+        index, groups = {}, []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {index[key]: copy.deepcopy(value) for key, value in self.state.items() if key in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore options and per-parameter state saved by :meth:`state_dict` from an optimiser over parameters of
+        the same group sizes (arrays are copied and cast to each parameter's dtype).
+
+        Raises:
+            ValueError: the group count or a group's size differs (naming both).
+        """
+        saved = state_dict["param_groups"]
+        if len(saved) != len(self.param_groups):
+            raise ValueError(f"loaded state dict has a different number of parameter groups ({len(saved)}) than "
+                             f"the optimizer ({len(self.param_groups)})")
+        for i, (old, new) in enumerate(zip(saved, self.param_groups)):
+            if len(old["params"]) != len(new["params"]):
+                raise ValueError(f"loaded state dict contains a parameter group ({i}) of {len(old['params'])} "
+                                 f"parameters that doesn't match the size of optimizer's group ({len(new['params'])})")
+        by_index = {i: p for old, new in zip(saved, self.param_groups) for i, p in zip(old["params"], new["params"])}
+        self.state = {}
+        for i, value in state_dict["state"].items():
+            p = by_index[int(i)]
+            self.state[id(p)] = {k: (np.array(v, dtype=p.dtype) if isinstance(v, np.ndarray) else copy.deepcopy(v))
+                                 for k, v in value.items()}
+        for old, new in zip(saved, self.param_groups):
+            new.update({k: copy.deepcopy(v) for k, v in old.items() if k != "params"})
 
     def _state(self, p) -> dict:
         return self.state.setdefault(id(p), {})
