@@ -67,11 +67,9 @@ def _load_bytes(data):
         raise ValueError("a zip archive that is neither a torch checkpoint (<root>/data.pkl) nor an .npz")
     if data[:6] == NPY_MAGIC:
         return load_npy(data)
-    if data[:1] == b"\x80":
-        return load_legacy(data)
-    if data[8:9] == b"{":
+    if data[8:9] == b"{" and data[:1] != b"\x80":
         return _read_safetensors(data)
-    raise ValueError(f"unrecognised file format (first bytes {data[:8]!r})")
+    return load_legacy(data)         # any other bytes: read as pickles, which the allow-list makes harmless
 
 
 def load(path_or_file):

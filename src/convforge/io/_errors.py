@@ -11,6 +11,13 @@ class UnsafeCheckpointError(ValueError):
     """
 
 
+def unsafe(detail):
+    """The UnsafeCheckpointError for ``detail``, with what it means for the user."""
+    return UnsafeCheckpointError(f"{detail}. Nothing was executed; the file may be unsafe (a pickle can run arbitrary "
+                                 "code when loaded): do not open it with torch.load or pickle unless you trust its "
+                                 "source")
+
+
 def unreadable(name, detail):
     """The ValueError for a truncated, corrupted or foreign file: names the file and what was wrong."""
     return ValueError(f"{name}: cannot read this checkpoint: {detail}. The file may be truncated or corrupted, or "

@@ -9,7 +9,7 @@ import io
 
 import numpy as np
 
-from ._errors import UnsafeCheckpointError
+from ._errors import unsafe
 
 NPY_MAGIC = b"\x93NUMPY"
 _MAX_DEFLATE_RATIO = 1100
@@ -22,8 +22,8 @@ def _header(stream):
         raise ValueError(f".npy format version {version} is not supported")
     shape, _, dtype = reader(stream, max_header_size=10000)
     if dtype.hasobject:
-        raise UnsafeCheckpointError("the .npy data has an object dtype, which can only be read by unpickling (running "
-                                    "code); convforge.load refuses it. Save plain numeric arrays instead.")
+        raise unsafe("the .npy data has an object dtype, which can only be read by unpickling (running code), so "
+                     "convforge.load refuses it; save plain numeric arrays instead")
     return int(np.prod(shape, dtype=object)) * dtype.itemsize
 
 

@@ -18,7 +18,7 @@ import pickle
 
 import numpy as np
 
-from ._errors import UnsafeCheckpointError
+from ._errors import unsafe
 from ._storage import Storage, TORCH_DTYPES, STORAGE_TYPES, view
 
 _SAFE_NUMPY_KINDS = "biufc"      # bool, int, uint, float, complex: no objects, no structured or void dtypes
@@ -47,21 +47,21 @@ class _NumpyDtype:
 
     def __init__(self, spec, align=False, copy=False):
         if not isinstance(spec, str):
-            raise UnsafeCheckpointError(f"numpy.dtype({spec!r}) in the pickle is not a plain dtype")
+            raise unsafe(f"numpy.dtype({spec!r}) in the pickle is not a plain dtype")
         try:
             dtype = np.dtype(spec)
         except TypeError as e:
-            raise UnsafeCheckpointError(f"numpy.dtype({spec!r}) in the pickle is not a NumPy dtype") from e
+            raise unsafe(f"numpy.dtype({spec!r}) in the pickle is not a NumPy dtype") from e
         if dtype.kind not in _SAFE_NUMPY_KINDS or dtype.fields is not None or dtype.subdtype is not None:
-            raise UnsafeCheckpointError(f"numpy.dtype({spec!r}) (kind {dtype.kind!r}) is refused: only bool, int, "
+            raise unsafe(f"numpy.dtype({spec!r}) (kind {dtype.kind!r}) is refused: only bool, int, "
                                         "float and complex data can be read without running code")
         self.dtype = dtype
 
     def __setstate__(self, state):
         if not isinstance(state, tuple) or len(state) < 2 or state[1] not in ("<", ">", "|", "="):
-            raise UnsafeCheckpointError(f"numpy dtype state {state!r} is not a plain dtype's")
+            raise unsafe(f"numpy dtype state {state!r} is not a plain dtype's")
         if any(part is not None for part in state[2:5]):
-            raise UnsafeCheckpointError("structured numpy dtypes are refused")
+            raise unsafe("structured numpy dtypes are refused")
         if state[1] in "<>":
             self.dtype = self.dtype.newbyteorder(state[1])
 
@@ -75,7 +75,7 @@ class _NumpyArray:
     def __setstate__(self, state):
         if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[2], _NumpyDtype)
                 and isinstance(state[4], (bytes, bytearray))):
-            raise UnsafeCheckpointError("a pickled numpy array whose state is not (version, shape, dtype, "
+            raise unsafe("a pickled numpy array whose state is not (version, shape, dtype, "
                                         "fortran, bytes) is refused (object arrays would run code)")
         _, shape, dtype, fortran, data = state
         shape = _int_tuple(shape, "numpy array shape")
@@ -124,14 +124,14 @@ _TENSOR_REBUILDERS = (_rebuild_tensor, _rebuild_tensor_v2, _rebuild_tensor_v3, _
 
 def _rebuild_from_type_v2(func, new_type, args, state):
     if func not in _TENSOR_REBUILDERS or not isinstance(new_type, _TensorType) or not isinstance(args, tuple):
-        raise UnsafeCheckpointError(f"_rebuild_from_type_v2 asked to call {func!r}; only the tensor rebuild "
+        raise unsafe(f"_rebuild_from_type_v2 asked to call {func!r}; only the tensor rebuild "
                                     "functions are allowed there")
     return func(*args)
 
 
 def _numpy_scalar(dtype, data):
     if not isinstance(dtype, _NumpyDtype) or not isinstance(data, (bytes, bytearray)):
-        raise UnsafeCheckpointError("numpy.core.multiarray.scalar with anything but a plain dtype and bytes is "
+        raise unsafe("numpy.core.multiarray.scalar with anything but a plain dtype and bytes is "
                                     "refused (object scalars would run code)")
     if len(data) != dtype.dtype.itemsize:
         raise ValueError(f"a numpy {dtype.dtype} scalar needs {dtype.dtype.itemsize} bytes, got {len(data)}")
@@ -140,7 +140,7 @@ def _numpy_scalar(dtype, data):
 
 def _codecs_encode(text, encoding="utf-8"):
     if not isinstance(text, str) or encoding != "latin1":
-        raise UnsafeCheckpointError(f"_codecs.encode is only allowed for latin1 text (numpy's bytes), got "
+        raise unsafe(f"_codecs.encode is only allowed for latin1 text (numpy's bytes), got "
                                     f"{encoding!r}")
     return text.encode("latin1")
 
@@ -194,16 +194,14 @@ def refusal(module, name):
     """The UnsafeCheckpointError for a global outside the allow-list (says what to do when it is a model class)."""
     where = f"{module}.{name}"
     msg = (f"the checkpoint names the global {where!r}, which convforge.load refuses: only tensor-rebuild "
-           "functions, storages, OrderedDict and plain containers are allowed. Nothing was executed; the file may "
-           "be unsafe (a pickle can run arbitrary code when loaded), so do not open it with torch.load unless you "
-           "trust its source.")
+           "functions, storages, OrderedDict and plain containers are allowed")
     top = module.split(".")[0]
     looks_like_class = name[:1].isupper() and top not in _CODE_MODULES
     if module.startswith("torch.nn.modules") or looks_like_class:
-        msg += (f" {where} looks like a model class: the file holds a whole pickled model (torch.save(model, ...)). "
+        msg += (f". {where} looks like a model class: the file holds a whole pickled model (torch.save(model, ...)). "
                 "Save its weights instead, in PyTorch: torch.save(model.state_dict(), path) (or "
-                "safetensors.torch.save_file(model.state_dict(), path)), then load those with convforge.load.")
-    return UnsafeCheckpointError(msg)
+                "safetensors.torch.save_file(model.state_dict(), path)), then load those with convforge.load")
+    return unsafe(msg)
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -227,7 +225,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid):
         if self._storage is None:
-            raise UnsafeCheckpointError(f"the pickle references external object {pid!r}; plain pickles may not")
+            raise unsafe(f"the pickle references external object {pid!r}; plain pickles may not")
         if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"
                 and isinstance(pid[1], _StorageType) and isinstance(pid[2], str) and type(pid[4]) is int):
             raise ValueError(f"a storage record {pid!r} is not ('storage', type, key, location, numel)")
