@@ -167,3 +167,86 @@ def test_parse_values():
     for bad in ("range(0, 5, 0)", "range(x)", "'a,b'", "__import__('os')"):
         with pytest.raises(SpecError):
             parse_values(bad)
+
+
+# -- issue 12: nothing a user types breaks it --------------------------------------------------------------------
+@pytest.mark.parametrize("args, message", [
+    (("shape", "Conv1d(1, 1, 3)", "--input=" + "-" * 3000 + "1"), "--input must be comma-separated integers"),
+    (("explain", "Conv1d(1, 1, 3)", "--input=" + "-" * 3000 + "1"), "--input: cannot read numbers from"),
+    (("explain", "Conv1d(1, 1, 3)", "--input=" + "[" * 3000 + "1" + "]" * 3000), "cannot read numbers from"),
+    (("explain", "Conv1d(1, 1, 3)", "--input", "range(8)", "--weight=" + "-" * 5000 + "1"), "--weight: cannot read"),
+    (("explain", "Conv1d(1, 1, 3)", "--input", "range(8)", "--at=" + "-" * 3000 + "1"), "--at must be"),
+    (("shape", "Upsample(size=0)", "--input", "1,1,4,4"), "input and output sizes should be greater than 0"),
+    (("shape", "Upsample(scale_factor=0.1)", "--input", "1,1,4,4"), "output [0, 0]"),
+    (("shape", "Flatten(5, 1)", "--input", "1,1,4,4"), "start_dim=5 is out of range"),
+    (("draw", "Conv2d(1, 1, 3)", "--input", "1,1,5,5", "--frame", ""), "--frame must be a frame number"),
+    (("draw", "Conv2d(1, 1, 3)", "--input", "1,1,5,5", "--out", "/nonexistent-dir/x.svg"), "cannot write"),
+])
+def test_hostile_input_gives_a_short_clear_error(capsys, args, message):
+    code, out, err = call(capsys, *args)
+    assert code in (1, 2) and out == "" and "internal error" not in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and len(err) < 400 and message in err, err
+
+
+def test_shape_and_summary_never_allocate_the_input_or_a_float64_weight(capsys):
+    import time
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        start = time.perf_counter()
+        code, out, _ = call(capsys, "summary", "Conv1d(1, 1, 3)", "--input", "1,1,1000000000", "--json")
+        seconds = time.perf_counter() - start
+        small_peak = tracemalloc.get_traced_memory()[1]
+        assert code == 0 and json.loads(out)["total_effective_macs"] == 999_999_998 * 3 and seconds < 2
+        assert small_peak < 20 * 2**20     # was 24 GB
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        code, out, _ = call(capsys, "shape", "Conv2d(1500, 1500, 3)", "--input", "1,1500,8,8")
+        weight = 1500 * 1500 * 9 * 4
+        # the float32 weight and the copy Parameter makes of it at most; never the float64 init temporary (2x)
+        assert code == 0 and out.strip().endswith("[1, 1500, 6, 6]")
+        assert tracemalloc.get_traced_memory()[1] - base < 2.2 * weight
+    finally:
+        tracemalloc.stop()
+
+
+def test_shape_only_layers_keep_repr_type_and_counts():
+    built, bare = parse_layer("Conv2d(3, 8, 3, groups=1)"), parse_layer("Conv2d(3, 8, 3, groups=1)", initialise=False)
+    assert repr(built) == repr(bare) and type(bare).__name__ == "Conv2d" and isinstance(bare, type(built))
+    assert [p.shape for p in bare.parameters()] == [p.shape for p in built.parameters()]
+    seq = parse_layer("Sequential(Conv2d(3, 8, 3), ReLU(), Flatten(), Linear(8, 2))", initialise=False)
+    assert repr(seq) == repr(parse_layer("Sequential(Conv2d(3, 8, 3), ReLU(), Flatten(), Linear(8, 2))"))
+
+
+def test_model_files_say_they_run_code_and_call_only_their_own_definitions(tmp_path):
+    r = run("summary", "--help")
+    assert "RUNS that" in " ".join(r.stdout.split()) and "only use files you trust" in " ".join(r.stdout.split())
+    marker = tmp_path / "called"
+    (tmp_path / "helpers.py").write_text(textwrap.dedent(f"""
+        import pathlib
+        def make():
+            pathlib.Path({str(marker)!r}).write_text("called")
+    """))
+    (tmp_path / "model.py").write_text(textwrap.dedent("""
+        import os
+        from os.path import join
+        from helpers import make
+        from convforge.nn import ReLU
+        import convforge.nn as nn
+        class Net(nn.Sequential):
+            def __init__(self):
+                super().__init__(nn.Conv2d(1, 2, 3))
+    """))
+    model = tmp_path / "model.py"
+    for name, message in (("make", "is imported from helpers, not defined in"),
+                          ("ReLU", "is imported from convforge.nn"), ("join", "is imported from"),
+                          ("getcwd", "defines no 'getcwd'"), ("nn", "neither a convforge.nn.Module"),
+                          ("os.getcwd", "is not a name")):
+        r = run("shape", f"{model}:{name}", "--input", "1,1,5,5")
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.splitlines()) == 1, (name, r.stderr)
+    assert not marker.exists()
+    r = run("shape", f"{model}:Net", "--input", "1,1,5,5")          # a class defined in the file: built
+    assert r.returncode == 0 and r.stdout.strip() == "[1, 1, 5, 5] -> [1, 2, 3, 3]", r.stderr
+    (tmp_path / "model.txt").write_text("print('never run')\n")
+    r = run("shape", f"{tmp_path / 'model.txt'}:build", "--input", "1,1,5,5")
+    assert r.returncode == 2 and "is not a Python source file" in r.stderr and "never run" not in r.stdout

@@ -322,3 +322,51 @@ def test_gallery_pictures(tmp_path):
         fs = frames(layer, shape, values=True, **kw)
         path = draw.to_png(fs, None, os.path.join(out, f"{name}.png"), frame=len(fs) - 1)
         assert os.path.getsize(path) > 1000
+
+
+# -- issue 12: clear CLI errors, proportionate GIFs --------------------------------------------------------------
+@pytest.mark.parametrize("args, code, message", [
+    (["--frame", ""], 2, "--frame must be a frame number (0, 1, ...) or 'all', got ''"),
+    (["--frame", "1,2"], 2, "--frame must be a frame number"),
+    (["--input", "1,1," + "-" * 3000 + "5"], 2, "--input must be comma-separated integers such as 1,1,5,5, got "
+                                                "'1,1,---"),
+    (["--out", "/nonexistent-dir/x.svg"], 1, "cannot write '/nonexistent-dir/x.svg': No such file or directory"),
+])
+def test_cli_bad_options_are_one_line_errors(args, code, message, capsys):
+    argv = ["Conv2d(1, 1, 3)", "--input", "1,1,5,5", "--out", "unused.svg"]
+    for flag, value in zip(args[::2], args[1::2]):
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
+    assert draw.cli(argv) == code
+    err = capsys.readouterr().err
+    assert err.startswith("convforge draw: error: ") and message in err and len(err) < 300, err
+
+
+def test_too_many_frames_message_names_the_flags():
+    with pytest.raises(ValueError, match=r"--channels 0 on the command line, channels=0 in Python\) or one frame "
+                                         r"\(--frame N, frame=N\)"):
+        draw.svg_string(nn.Conv2d(2, 2, 3, padding=1), (1, 2, 30, 30), frame="all")
+
+
+def test_gif_default_is_proportionate(tmp_path, capsys):
+    from PIL import Image
+    layer = "Conv2d(4, 4, 3, groups=4, padding=1)"    # depthwise: 4 groups x 25 positions = 100 frames
+    out = tmp_path / "dw.gif"
+    assert draw.cli([layer, "--input", "1,4,5,5", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "makes 100 frames; drawing output channel 0 only (25 frames)" in err and "--channels groups" in err
+    with Image.open(out) as im:
+        assert im.n_frames == 25
+    # asked for explicitly, every group is drawn
+    assert draw.cli(["Conv2d(2, 2, 3, groups=2, padding=1)", "--input", "1,2,5,5", "--out", str(out),
+                     "--channels", "groups"]) == 0
+    with Image.open(out) as im:
+        assert im.n_frames == 50
+        full = im.size
+        im.seek(1)
+        extent = im.tile[0][1]     # frames after the first store only the rectangle that changed
+        assert (extent[2] - extent[0]) * (extent[3] - extent[1]) < full[0] * full[1]
+    # one shared palette and frame deltas: ~8.5 KB a frame here (a palette per full frame took ~37 KB)
+    assert out.stat().st_size < 15_000 * 50

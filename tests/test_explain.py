@@ -133,3 +133,20 @@ def test_explain_errors():
     with pytest.raises(TypeError, match="explain expects a convolution layer"):
         explain(nn.ReLU(), (1, 1, 2))
     assert convforge.explain is explain
+
+
+def test_product_list_names_the_channel_of_every_factor():
+    e = explain("Conv2d(2, 2, 2, bias=False)", np.arange(18.0).reshape(1, 2, 3, 3), at=[(1, 0, 0)],
+                weight=np.arange(16.0))
+    line = next(s for s in e.text.splitlines() if "products (" in s)
+    assert "products (x[channel, input]·w[out, in/groups, tap])" in line
+    listed = line.split("): ", 1)[1].split(", x")
+    terms = e.positions[0].terms
+    assert len(listed) == len(terms) == 8
+    for text, t in zip(listed, terms):   # each factor's full index: channel included, so no two are alike
+        assert f"[{', '.join(map(str, t.input_index[1:]))}]·w[{', '.join(map(str, t.weight_index))}]" in text
+    assert len(set(listed)) == 8
+    one = explain("Conv1d(1, 1, 3, bias=False)", np.arange(6.0), at=[0], weight=[1, 2, 3]).text
+    assert "products (spatial indices x[input]·w[tap]): x[0]·w[0], x[1]·w[1], x[2]·w[2]" in one
+    tr = explain("ConvTranspose1d(2, 2, 2, groups=2, bias=False)", np.arange(6.0).reshape(1, 2, 3), at=[(1, 1)])
+    assert "w[in, out/groups, tap]): x[1, 0]·w[1, 0, 1], x[1, 1]·w[1, 0, 0]" in tr.text

@@ -1,5 +1,6 @@
 """The interactive page's JavaScript index rules equal convforge's (run with node on many random layers)."""
 import json
+import re
 import random
 import shutil
 import subprocess
@@ -9,7 +10,7 @@ import pytest
 
 from convforge import nn
 from convforge.draw._page import _frame_key, page_html, python_frames
-from convforge.draw._page_js import INDEX_JS
+from convforge.draw._page_js import INDEX_JS, UI_JS
 
 NODE = shutil.which("node")
 HARNESS = Path(__file__).parent / "js" / "page_index_harness.js"
@@ -91,3 +92,36 @@ def test_page_is_one_offline_file(tmp_path):
     for control in ("cf-kernel", "cf-stride", "cf-padding", "cf-dilation", "cf-transposed", "cf-output-padding",
                     "cf-groups", "cf-input", "cf-slider", "cf-prev", "cf-next"):
         assert f'id="{control}"' in text
+
+
+class _OddlyNamedConv(nn.Conv2d):
+    """A user layer whose repr carries HTML and template syntax."""
+
+    def extra_repr(self):
+        return (super().extra_repr() + ", note='<!--<script>alert(1)</script> </SCRIPT > %UI_JS% %INITIAL% "
+                "%PYTHON% & \u2028'")
+
+
+def _script_bodies(text):
+    """Script elements as an HTML parser splits them; valid when no body enters the 'escaped' states."""
+    return re.findall(r"<script([^>]*)>(.*?)</script[\s/>]", text, re.S | re.I)
+
+
+def test_page_survives_any_layer_name(tmp_path):
+    layer = _OddlyNamedConv(1, 1, 3)
+    text = page_html(layer, (1, 1, 4, 4))
+    scripts = _script_bodies(text)
+    assert len(scripts) == 5 == text.lower().count("<script")
+    for _, body in scripts:   # "<!--" would make the parser skip the closing tag; "<script" would nest
+        assert "<!--" not in body and "<script" not in body.lower() and "</script" not in body.lower()
+    by_id = {re.search(r'id="([^"]+)"', attrs).group(1): body for attrs, body in scripts if "id=" in attrs}
+    assert json.loads(by_id["cf-initial"])["layer"] == repr(layer)       # filled once: the name is intact
+    assert json.loads(by_id["cf-python"])["frames"]
+    assert [body for attrs, body in scripts if "id=" not in attrs] == [INDEX_JS, UI_JS]
+    assert text.count(UI_JS) == 1 and "%UI_JS%" in by_id["cf-initial"]
+    if NODE is not None:   # the inline scripts are valid JavaScript as embedded
+        for k, (attrs, body) in enumerate(scripts):
+            path = tmp_path / f"s{k}.js"
+            path.write_text(f"JSON.parse({json.dumps(body)});" if "json" in attrs else body)
+            proc = subprocess.run([NODE, "--check", str(path)], capture_output=True, text=True, timeout=60)
+            assert proc.returncode == 0, proc.stderr

@@ -357,3 +357,28 @@ def test_receptive_field_of_modules():
         with pytest.raises(ValueError, match="every output depends on the whole input"):
             shapes.receptive_field([nn.Linear(2, 2)])
     assert math.isclose(float(rf.size[0]), 3 + 4 + 1)   # 3, then + (5-1)*1, then + (2-1)*(1/2)*2
+
+
+# -- real_taps: the per-dimension count behind summary's effective MACs, in O(log) steps ------------------------
+def _real_taps_by_enumeration(i, o, k, s, lo, d):
+    index = np.arange(o)[:, None] * s - lo + np.arange(k)[None, :] * d
+    return int(np.count_nonzero((index >= 0) & (index < i)))
+
+
+def test_real_taps_equals_enumeration():
+    rng = random.Random(12)
+    for _ in range(4000):
+        i, o, k = rng.randint(0, 14), rng.randint(0, 14), rng.randint(1, 7)
+        s, d, lo = rng.randint(1, 5), rng.randint(1, 4), rng.randint(0, 16)
+        assert shapes.real_taps(i, o, k, s, (lo, 0), d) == _real_taps_by_enumeration(i, o, k, s, lo, d), \
+            (i, o, k, s, lo, d)
+
+
+def test_real_taps_is_arithmetic_not_enumeration():
+    # sizes no enumeration could visit; the closed forms: every tap real, and a padded full-size output
+    assert shapes.real_taps(10**15, 10**15 - 2, 3) == 3 * (10**15 - 2)
+    assert shapes.real_taps(10**15, 10**15, 3, padding=1) == 3 * 10**15 - 2
+    i, k, s, d, p = 10**14 + 7, 5, 3, 2, 4
+    o = shapes.conv_output_size(i, k, s, p, d)
+    by_tap = sum(len(range(max(0, -((t * d - p) // s)), min(o, (i - 1 - t * d + p) // s + 1))) for t in range(k))
+    assert shapes.real_taps(i, o, k, s, p, d) == by_tap

@@ -241,3 +241,39 @@ def test_table_dict_and_json():
     assert d["total_flops"] == 2 * d["total_macs"] == s.total_flops
     assert d["layers"][2]["output_shape"] == [1, 32, 15, 15]
     assert d["layers"][2]["receptive_field"] == {"size": [5, 5], "jump": [2, 2], "start": [-1, -1]}
+
+
+# -- issue 12: O(dims) summaries, torch's refusals ----------------------------------------------------------------
+def test_summary_of_a_billion_long_input_is_arithmetic():
+    import time
+    start = time.perf_counter()
+    s = summary(nn.Conv1d(1, 1, 3, padding=1), (1, 1, 10**9))
+    assert time.perf_counter() - start < 1
+    assert s.output_shape == (1, 1, 10**9) and s.total_macs == 3 * 10**9
+    assert s.total_effective_macs == 3 * 10**9 - 2      # the two taps on the padding are not real work
+    t = summary(nn.ConvTranspose2d(2, 2, 3, stride=10**6, padding=1), (1, 2, 10**6, 10**6))
+    assert t.layers[0].effective_macs <= t.total_macs
+
+
+@pytest.mark.parametrize("start, end, shape", [(5, 1, (1, 1, 4, 4)), (2, 1, (1, 3, 4, 4)), (0, 4, (2, 3, 4, 4)),
+                                               (-5, -1, (2, 3, 4, 4)), (1, -1, (2, 3, 4, 4)), (-1, 3, (2, 3, 4, 4))])
+def test_flatten_refuses_what_torch_refuses(start, end, shape):
+    try:
+        expected = tuple(torch.nn.Flatten(start, end)(torch.zeros(shape)).shape)
+    except (IndexError, RuntimeError):
+        with pytest.raises(ValueError, match=r"Flatten: (start_dim|end_dim)"):
+            summary(nn.Flatten(start, end), shape)
+    else:
+        assert summary(nn.Flatten(start, end), shape).output_shape == expected
+
+
+@pytest.mark.parametrize("kw", [dict(size=0), dict(size=(3, 0)), dict(scale_factor=0.1), dict(scale_factor=0.5)])
+def test_upsample_refuses_empty_outputs_as_torch(kw):
+    shape = (1, 1, 4, 4)
+    try:
+        expected = tuple(torch.nn.Upsample(**kw)(torch.zeros(shape)).shape)
+    except (RuntimeError, ValueError):
+        with pytest.raises(ValueError, match="sizes should be greater than 0"):
+            summary(nn.Upsample(**kw), shape)
+    else:
+        assert summary(nn.Upsample(**kw), shape).output_shape == expected
