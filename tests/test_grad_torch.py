@@ -1,4 +1,5 @@
-"""Convolution gradients against torch autograd: convforge.nn.grad, conv_backward and every module's backward."""
+"""Convolution gradients against torch autograd: convforge.nn.grad, conv_backward, and every conv module trained
+through autograd (``module(x).backward(gy)``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -151,13 +152,21 @@ def _module_pair(nd, transposed=False, **kw):
     return ours, theirs
 
 
+def _backward(module, x, gy=None, seed=0, **call):
+    """``y = module(x)``, then ``y.backward(gy)`` (random ``gy`` by default): (y, gy, x.grad)."""
+    xg = convforge.tensor(x, requires_grad=True)
+    y = module(xg, **call)
+    if gy is None:
+        gy = np.random.default_rng(seed).standard_normal(y.shape).astype(y.dtype)
+    y.backward(gy)
+    return y, gy, xg.grad
+
+
 def _compare_module_backward(ours, theirs, x, seed=0, **call):
-    y = ours(x, **call)
+    y, gy, gx = _backward(ours, x, seed=seed, **call)
     xt = to_torch(x).requires_grad_()
     yt = theirs(xt, **call)
     assert_close(y, yt.detach().numpy(), what="forward")
-    gy = np.random.default_rng(seed).standard_normal(y.shape).astype(y.dtype)
-    gx = ours.backward(gy)
     yt.backward(to_torch(gy))
     assert_close(gx, xt.grad.numpy(), what="grad_input")
     assert_close(ours.weight.grad, theirs.weight.grad.numpy(), what="weight.grad")
@@ -190,11 +199,10 @@ def test_module_backward_per_side_padding(mode, nd):
         to_torch(np.asarray(ours.bias)).requires_grad_()
     yt = getattr(tF, f"conv{nd}d")(tF.pad(xt, _torch_order(pairs), mode="constant" if mode == "zeros" else mode),
                                    wt, bt, 2)
-    y = ours(x)
+    y, gy, gx = _backward(ours, x, seed=3)
     assert_close(y, yt.detach().numpy())
-    gy = np.random.default_rng(3).standard_normal(y.shape)
     yt.backward(to_torch(gy))
-    assert_close(ours.backward(gy), xt.grad.numpy())
+    assert_close(gx, xt.grad.numpy())
     assert_close(ours.weight.grad, wt.grad.numpy())
     assert_close(ours.bias.grad, bt.grad.numpy())
 
