@@ -1,7 +1,7 @@
 """Companion layers and losses independent of torch: float64 central finite differences along random directions.
 
 For a module ``m`` and a random upstream gradient ``gy``, ``f(x) = <gy, m(x)>`` has directional derivative
-``<m.backward(gy), v>`` along ``v`` (and ``<p.grad, u>`` along a parameter direction ``u``).
+``<x.grad, v>`` along ``v`` after ``m(x).backward(gy)`` (and ``<p.grad, u>`` along a parameter direction ``u``).
 """
 import numpy as np
 import pytest
@@ -31,17 +31,22 @@ def fd_check(module, x, seed=0, reseed=None):
     module.double()
     x = np.array(x, dtype=np.float64)
 
-    def run():
+    def run(value):
         if reseed is not None:
             convforge.manual_seed(reseed)      # same dropout mask on every call
-        return module(x)
+        return module(value)
 
-    y = run()
+    tracked = convforge.tensor(x, requires_grad=True)
+    y = run(tracked)
     gy = rng.standard_normal(y.shape)
     module.zero_grad()
-    gx = module.backward(gy)
+    y.backward(gy)
+    gx = tracked.grad
     grads = {name: np.array(p.grad) for name, p in module.named_parameters()}
-    f = lambda: float(np.sum(run() * gy))            # noqa: E731
+
+    def f():
+        with convforge.no_grad():
+            return float(np.sum(run(x) * gy))
     for _ in range(2):
         v = rng.standard_normal(x.shape)
         numeric = _directional(f, x, v)
@@ -119,11 +124,16 @@ def test_small_cnn_end_to_end():
 # -- losses --------------------------------------------------------------------------------------------------------
 def loss_fd_check(criterion, x, target, seed=0):
     rng = np.random.default_rng(seed)
-    loss = criterion(x, target)
+    tracked = convforge.tensor(x, requires_grad=True)
+    loss = criterion(tracked, target)
     g = None if criterion.reduction != "none" else rng.standard_normal(loss.shape)
-    gx = criterion.backward(g)
+    loss.backward(g)
+    gx = tracked.grad
     weight = 1.0 if g is None else g
-    f = lambda: float(np.sum(criterion(x, target) * weight))   # noqa: E731
+
+    def f():
+        with convforge.no_grad():
+            return float(np.sum(criterion(x, target) * weight))
     for _ in range(3):
         v = rng.standard_normal(x.shape)
         numeric = _directional(f, x, v)
