@@ -31,7 +31,7 @@ def copy_params_to_torch(ours, theirs):
 
 
 def check_module(ours, theirs, x, dtype=np.float64, seed=0, train=True, steps=1, extra_inputs=()):
-    """Forward, backward and parameter/buffer updates of ``ours`` equal torch's ``theirs``."""
+    """Forward, backward (autograd: ``y.backward(gy)``) and parameter/buffer updates of ``ours`` equal torch's."""
     rtol = TOL[dtype]
     ours.to(dtype)
     theirs.to(TORCH_DTYPE[dtype])
@@ -43,15 +43,16 @@ def check_module(ours, theirs, x, dtype=np.float64, seed=0, train=True, steps=1,
         ours.zero_grad()
         theirs.zero_grad()
         x = np.asarray(x, dtype=dtype)
+        xc = convforge.tensor(x, requires_grad=True)
         xt = torch.tensor(x, requires_grad=True)
-        y = ours(x, *extra_inputs)
+        y = ours(xc, *extra_inputs)
         yt = theirs(xt, *extra_inputs)
         assert_close(y, yt, rtol, "forward")
         gy = rng.standard_normal(y.shape).astype(dtype)
         yt.backward(torch.from_numpy(gy))
-        gx = ours.backward(gy)
-        assert gx.dtype == np.dtype(dtype)
-        assert_close(gx, xt.grad, rtol, "grad_input")
+        y.backward(gy)
+        assert xc.grad.dtype == np.dtype(dtype)
+        assert_close(xc.grad, xt.grad, rtol, "grad_input")
         tparams = dict(theirs.named_parameters())
         for name, p in ours.named_parameters():
             assert_close(p.grad, tparams[name].grad, rtol, f"grad of {name}")
@@ -69,15 +70,18 @@ DTYPES = [np.float64, np.float32]
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("make", [
     lambda m: m.ReLU(), lambda m: m.LeakyReLU(), lambda m: m.LeakyReLU(0.2), lambda m: m.SiLU(),
-    lambda m: m.Hardswish(), lambda m: m.Sigmoid(),
-], ids=["relu", "leaky", "leaky0.2", "silu", "hardswish", "sigmoid"])
+    lambda m: m.Hardswish(), lambda m: m.Sigmoid(), lambda m: m.ReLU6(), lambda m: m.Hardsigmoid(),
+    lambda m: m.GELU(), lambda m: m.GELU(approximate="tanh"), lambda m: m.Softmax(dim=1), lambda m: m.Softmax(dim=0),
+], ids=["relu", "leaky", "leaky0.2", "silu", "hardswish", "sigmoid", "relu6", "hardsigmoid", "gelu", "gelu_tanh",
+        "softmax1", "softmax0"])
 def test_activation(make, dtype):
     rng = np.random.default_rng(1)
-    x = np.concatenate([rng.standard_normal(40) * 4, [-3.0, 3.0, 0.0, -50.0, 50.0]]).reshape(5, 9)
+    x = np.concatenate([rng.standard_normal(40) * 4, [-3.0, 3.0, 0.0, -50.0, 50.0, 6.0, -6.0, 1e-3, -1e-3,
+                                                      30.0]]).reshape(5, 10)
     check_module(make(nn), make(torch.nn), x, dtype)
 
 
-@pytest.mark.parametrize("cls", ["ReLU", "LeakyReLU", "SiLU", "Hardswish"])
+@pytest.mark.parametrize("cls", ["ReLU", "ReLU6", "LeakyReLU", "SiLU", "Hardswish", "Hardsigmoid"])
 def test_activation_inplace_writes_input_and_backward_still_exact(cls):
     rng = np.random.default_rng(2)
     x = rng.standard_normal((3, 4)) * 4
@@ -88,9 +92,13 @@ def test_activation_inplace_writes_input_and_backward_still_exact(cls):
     y = ours(buf)
     assert y is buf
     assert_close(buf, yt, 1e-12)
+    leaf = convforge.tensor(x, requires_grad=True)
+    tracked = leaf * 1.0                                  # a non-leaf, as in-place activations follow layers
+    y = ours(tracked)
     gy = rng.standard_normal(x.shape)
     yt.backward(torch.from_numpy(gy))
-    assert_close(ours.backward(gy), xt.grad, 1e-12)
+    y.backward(gy)
+    assert_close(leaf.grad, xt.grad, 1e-12)
 
 
 # -- BatchNorm -----------------------------------------------------------------------------------------------------
@@ -190,7 +198,9 @@ def test_maxpool_window_entirely_in_padding_gets_no_gradient():
     yt = torch.nn.MaxPool2d(2, padding=(0, 1), dilation=(1, 2))(torch.tensor(x))
     assert_close(y, yt, 1e-12)
     assert np.isneginf(y).all()
-    np.testing.assert_array_equal(m.backward(np.ones_like(y)), 0)
+    xc = convforge.tensor(x, requires_grad=True)
+    m(xc).backward(np.ones_like(y))
+    np.testing.assert_array_equal(xc.grad, 0)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
@@ -263,7 +273,7 @@ def test_pooling_errors():
         nn.AvgPool1d(2, padding=2)
     with pytest.raises(ValueError, match=r"kernel_size \(9, 9\).*output size is too small"):
         nn.MaxPool2d(9)(np.zeros((1, 1, 8, 8)))
-    with pytest.raises(ValueError, match=r"Expected 3D \(unbatched\) or 4D \(batched\) input to AvgPool2d.*\[8, 8\]"):
+    with pytest.raises(ValueError, match=r"Expected 3D \(unbatched\) or 4D \(batched\) input to avg_pool2d.*\[8, 8\]"):
         nn.AvgPool2d(2)(np.zeros((8, 8)))
     with pytest.raises(ValueError, match=r"kernel_size must be an int or a sequence of 2 ints"):
         nn.MaxPool2d((2, 2, 2))
@@ -314,21 +324,32 @@ def test_linear_init_bounds_and_errors():
 
 
 @pytest.mark.parametrize("shape,scale", [((2, 3, 4), 2), ((2, 3, 4, 5), 3), ((1, 2, 2, 3), (2, 1)),
-                                         ((1, 2, 2, 2, 3), (1, 2, 3))])
+                                         ((1, 2, 2, 2, 3), (1, 2, 3)), ((1, 2, 5, 3), 1.5), ((1, 2, 7, 6), 0.5)])
 def test_upsample_nearest(shape, scale):
     x = np.random.default_rng(9).standard_normal(shape)
     check_module(nn.Upsample(scale_factor=scale), torch.nn.Upsample(scale_factor=scale), x)
 
 
+@pytest.mark.parametrize("mode,shape", [("linear", (2, 3, 5)), ("bilinear", (1, 2, 4, 5)),
+                                        ("trilinear", (1, 2, 3, 4, 2))])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_upsample_linear_modes(mode, shape, align_corners):
+    x = np.random.default_rng(9).standard_normal(shape)
+    for kw in (dict(scale_factor=2), dict(size=tuple(s + 3 for s in shape[2:]))):
+        check_module(nn.Upsample(mode=mode, align_corners=align_corners, **kw),
+                     torch.nn.Upsample(mode=mode, align_corners=align_corners, **kw), x)
+
+
 def test_upsample_size_and_errors():
     x = np.random.default_rng(10).standard_normal((1, 2, 3, 4))
     check_module(nn.Upsample(size=(6, 8)), torch.nn.Upsample(size=(6, 8)), x)
-    with pytest.raises(ValueError, match=r"integer multiple of the input spatial size \(3, 4\)"):
-        nn.Upsample(size=(5, 8))(x)
-    with pytest.raises(ValueError, match=r"only mode='nearest'"):
-        nn.Upsample(scale_factor=2, mode="bilinear")
-    with pytest.raises(ValueError, match=r"positive integer scale factors"):
-        nn.Upsample(scale_factor=1.5)
+    check_module(nn.Upsample(size=(5, 7)), torch.nn.Upsample(size=(5, 7)), x)
+    with pytest.raises(ValueError, match=r"mode 'bicubic' is not supported"):
+        nn.Upsample(scale_factor=2, mode="bicubic")
+    with pytest.raises(ValueError, match=r"align_corners option can only be set with the interpolating modes"):
+        nn.Upsample(scale_factor=2, align_corners=True)
+    with pytest.raises(ValueError, match=r"either size or scale_factor"):
+        nn.Upsample()
 
 
 def test_sequential_chain_and_container_protocol():
@@ -356,15 +377,21 @@ REPR_CASES = [
     "AdaptiveAvgPool1d(4)", "AdaptiveAvgPool2d((None, 2))", "AdaptiveAvgPool3d(1)", "Flatten()", "Flatten(0, 2)",
     "Linear(3, 4)", "Linear(3, 4, bias=False)", "Dropout()", "Dropout(0.1, inplace=True)",
     "Upsample(scale_factor=2)", "Upsample(size=(4, 4))", "Upsample(scale_factor=(2, 3))", "MSELoss()",
-    "CrossEntropyLoss()", "MSELoss(reduction='sum')",
+    "CrossEntropyLoss()", "MSELoss(reduction='sum')", "ReLU6()", "ReLU6(inplace=True)", "Hardsigmoid()",
+    "Hardsigmoid(inplace=True)", "GELU()", "GELU('tanh')", "Softmax()", "Softmax(dim=-1)", "LayerNorm(4)",
+    "LayerNorm((2, 3), eps=1e-6, bias=False)", "LayerNorm(3, elementwise_affine=False)", "AdaptiveMaxPool2d(2)",
+    "AdaptiveMaxPool2d((2, None))", "Identity()", "Upsample(scale_factor=1.5, mode='bilinear')",
+    "Upsample(size=4, mode='linear', align_corners=True)", "ModuleList([Linear(2, 2), Linear(2, 2), ReLU()])",
+    "ModuleList()", "ModuleDict({'a': ReLU(), 'b': Sequential(Linear(1, 2))})",
     "Sequential(Conv2d(1, 2, 3), BatchNorm2d(2), ReLU(), MaxPool2d(2), Sequential(Flatten(), Linear(8, 2)))",
 ]
 
 
 @pytest.mark.parametrize("expr", REPR_CASES)
 def test_repr_matches_torch(expr):
-    ours = eval(expr, {k: getattr(nn, k) for k in nn.__all__ if k[0].isupper()})
-    theirs = eval(expr, {k: getattr(torch.nn, k) for k in nn.__all__ if k[0].isupper()})
+    names = [k for k in nn.__all__ if k[0].isupper() and hasattr(torch.nn, k)]
+    ours = eval(expr, {k: getattr(nn, k) for k in names})
+    theirs = eval(expr, {k: getattr(torch.nn, k) for k in names})
     assert repr(ours) == repr(theirs)
 
 

@@ -1,61 +1,29 @@
-"""Element-wise activations, as in ``torch.nn``: ``ReLU``, ``LeakyReLU``, ``SiLU``, ``Hardswish``, ``Sigmoid``.
+"""Element-wise activations and softmax, as in ``torch.nn``: ``ReLU``, ``ReLU6``, ``LeakyReLU``, ``SiLU``,
+``GELU``, ``Hardswish``, ``Hardsigmoid``, ``Sigmoid``, ``Softmax``.
 
-Each keeps what its derivative needs (the input or the output) during a forward pass with gradients enabled, and
-``backward(grad_output)`` multiplies by that derivative, using PyTorch's conventions at the kinks (ReLU'(0) = 0,
-Hardswish'(-3) = 0, Hardswish'(3) = 1).
+Each module calls its ``convforge.nn.functional`` op (an autograd Function with an exact backward, PyTorch's
+conventions at the kinks; see ``convforge.nn._ops.activation``).
 """
 from __future__ import annotations
 
-import numpy as np
-
-from .._grad_mode import is_grad_enabled
 from .module import Module
+from ._ops import activation as ops
 
-__all__ = ["ReLU", "LeakyReLU", "SiLU", "Hardswish", "Sigmoid"]
-
-
-def _as_float(x, op):
-    x = np.asarray(x)
-    if x.dtype.kind not in "fc":
-        raise TypeError(f"{op} expects a floating-point input, got dtype {x.dtype}; use x.astype(np.float32)")
-    return x
+__all__ = ["ReLU", "ReLU6", "LeakyReLU", "SiLU", "GELU", "Hardswish", "Hardsigmoid", "Sigmoid", "Softmax"]
 
 
-def _sigmoid(x):
-    # 1 / (1 + exp(-x)) without overflow warnings for large |x|
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
-class _Elementwise(Module):
-    """Shared plumbing: remember a tensor for backward only when gradients are enabled."""
+class _Inplace(Module):
+    """An activation with PyTorch's ``inplace`` flag (write the result into the input array)."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()
         self.inplace = bool(inplace)
-        self._saved = None
-
-    def _save(self, value):
-        self._saved = value if is_grad_enabled() else None
-
-    def _take_saved(self):
-        if self._saved is None:
-            raise RuntimeError(f"{type(self).__name__}.backward() called without a forward pass with gradients "
-                               f"enabled (forward under convforge.no_grad() keeps nothing for backward)")
-        return self._saved
-
-    def _write(self, x, y):
-        """Return ``y``; with ``inplace=True`` write it into ``x`` (like PyTorch) and return ``x``."""
-        if self.inplace and isinstance(x, np.ndarray) and x.flags.writeable:
-            x[...] = y
-            return x
-        return y
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
 
 
-class ReLU(_Elementwise):
+class ReLU(_Inplace):
     """``max(x, 0)``, as ``torch.nn.ReLU``.
 
     Args:
@@ -71,16 +39,23 @@ class ReLU(_Elementwise):
     """
 
     def forward(self, input):
-        x = _as_float(input, "ReLU")
-        y = self._write(x, np.maximum(x, 0))
-        self._save(y > 0)
-        return y
-
-    def backward(self, grad_output):
-        return np.where(self._take_saved(), grad_output, 0).astype(np.result_type(grad_output), copy=False)
+        return ops.relu(input, self.inplace)
 
 
-class LeakyReLU(_Elementwise):
+class ReLU6(_Inplace):
+    """``min(max(x, 0), 6)``, as ``torch.nn.ReLU6`` (MobileNet's activation).
+
+    Example:
+        >>> import numpy as np
+        >>> ReLU6()(np.array([-1.0, 3.0, 7.0])).tolist()
+        [0.0, 3.0, 6.0]
+    """
+
+    def forward(self, input):
+        return ops.relu6(input, self.inplace)
+
+
+class LeakyReLU(_Inplace):
     """``x`` for ``x > 0`` else ``negative_slope * x``, as ``torch.nn.LeakyReLU``.
 
     Args:
@@ -98,20 +73,13 @@ class LeakyReLU(_Elementwise):
         self.negative_slope = negative_slope
 
     def forward(self, input):
-        x = _as_float(input, "LeakyReLU")
-        positive = x > 0
-        self._save(positive)
-        return self._write(x, np.where(positive, x, x * self.negative_slope).astype(x.dtype, copy=False))
-
-    def backward(self, grad_output):
-        g = np.asarray(grad_output)
-        return np.where(self._take_saved(), g, g * self.negative_slope).astype(g.dtype, copy=False)
+        return ops.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
-class SiLU(_Elementwise):
+class SiLU(_Inplace):
     """``x * sigmoid(x)`` (swish), as ``torch.nn.SiLU``.
 
     Example:
@@ -121,18 +89,10 @@ class SiLU(_Elementwise):
     """
 
     def forward(self, input):
-        x = _as_float(input, "SiLU")
-        self._save(np.array(x, copy=True) if self.inplace else x)
-        return self._write(x, x * _sigmoid(x))
-
-    def backward(self, grad_output):
-        x = self._take_saved()
-        s = _sigmoid(x)
-        # d/dx x*s(x) = s * (1 + x * (1 - s))
-        return grad_output * (s * (1 + x * (1 - s)))
+        return ops.silu(input, self.inplace)
 
 
-class Hardswish(_Elementwise):
+class Hardswish(_Inplace):
     """``x * relu6(x + 3) / 6``, as ``torch.nn.Hardswish``.
 
     Example:
@@ -142,18 +102,53 @@ class Hardswish(_Elementwise):
     """
 
     def forward(self, input):
-        x = _as_float(input, "Hardswish")
-        self._save(np.array(x, copy=True) if self.inplace else x)
-        return self._write(x, x * np.clip(x + 3, 0, 6) / 6)
-
-    def backward(self, grad_output):
-        x = self._take_saved()
-        # PyTorch: 0 for x <= -3, x/3 + 1/2 for -3 < x < 3, 1 from 3 on
-        slope = np.where(x <= -3, 0, np.where(x < 3, x / 3 + 0.5, 1)).astype(x.dtype, copy=False)
-        return grad_output * slope
+        return ops.hardswish(input, self.inplace)
 
 
-class Sigmoid(_Elementwise):
+class Hardsigmoid(_Inplace):
+    """``relu6(x + 3) / 6``, as ``torch.nn.Hardsigmoid`` (MobileNetV3's squeeze-excitation gate).
+
+    Example:
+        >>> import numpy as np
+        >>> Hardsigmoid()(np.array([-4.0, 0.0, 1.5])).tolist()
+        [0.0, 0.5, 0.75]
+    """
+
+    def forward(self, input):
+        return ops.hardsigmoid(input, self.inplace)
+
+    def extra_repr(self) -> str:
+        return ""                    # PyTorch's Hardsigmoid shows no arguments, even with inplace=True
+
+
+class GELU(Module):
+    """``x * Phi(x)``, as ``torch.nn.GELU`` (ConvNeXt's activation).
+
+    Args:
+        approximate: ``'none'`` (exact, through erf) or ``'tanh'``.
+
+    Example:
+        >>> import numpy as np
+        >>> GELU()
+        GELU(approximate='none')
+        >>> GELU()(np.array([0.0, 1.0])).round(6).tolist()
+        [0.0, 0.841345]
+    """
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, input):
+        return ops.gelu(input, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class Sigmoid(Module):
     """``1 / (1 + exp(-x))``, as ``torch.nn.Sigmoid``.
 
     Example:
@@ -162,15 +157,30 @@ class Sigmoid(_Elementwise):
         [0.5]
     """
 
-    def __init__(self):
-        super().__init__(False)
+    def forward(self, input):
+        return ops.sigmoid(input)
+
+
+class Softmax(Module):
+    """Softmax along ``dim``, as ``torch.nn.Softmax``.
+
+    Args:
+        dim: the axis whose entries sum to 1 (None: PyTorch's deprecated implicit choice).
+
+    Example:
+        >>> import numpy as np
+        >>> Softmax(dim=1)
+        Softmax(dim=1)
+        >>> Softmax(dim=-1)(np.zeros((1, 4))).tolist()
+        [[0.25, 0.25, 0.25, 0.25]]
+    """
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
 
     def forward(self, input):
-        x = _as_float(input, "Sigmoid")
-        y = _sigmoid(x).astype(x.dtype, copy=False)
-        self._save(y)
-        return y
+        return ops.softmax(input, self.dim)
 
-    def backward(self, grad_output):
-        y = self._take_saved()
-        return grad_output * (1 - y) * y
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"

@@ -1,28 +1,17 @@
 """Batch normalisation, as ``torch.nn.BatchNorm1d/2d/3d``.
 
 Training mode normalises with the batch statistics (mean and *biased* variance over every axis but the channel
-axis) and updates the running statistics with the *unbiased* variance::
-
-    running_mean = (1 - m) * running_mean + m * mean
-    running_var  = (1 - m) * running_var  + m * var * M / (M - 1)        (M = values per channel)
-
-where ``m`` is ``momentum``, or ``1 / num_batches_tracked`` (a cumulative average) when ``momentum=None``.
-Evaluation mode normalises with the running statistics (unless ``track_running_stats=False``).
-
-Backward in training mode (``xhat = (x - mean) * invstd``, ``gh = grad * weight``, sums over the M values of a
-channel)::
-
-    grad_input  = invstd * (gh - mean(gh) - xhat * mean(gh * xhat))
-    grad_weight = sum(grad * xhat),   grad_bias = sum(grad)
-
-In evaluation mode the statistics are constants, so ``grad_input = grad * weight * invstd``.
+axis) and updates the running statistics with the *unbiased* variance, with factor ``momentum``, or
+``1 / num_batches_tracked`` (a cumulative average) when ``momentum=None``.  Evaluation mode normalises with the
+running statistics (unless ``track_running_stats=False``).  The computation and its exact backward are
+``convforge.nn.functional.batch_norm``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .._grad_mode import is_grad_enabled
 from .module import Module
+from ._ops.normalization import batch_norm
 from .parameter import Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
@@ -59,7 +48,6 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
-        self._cache = None
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
@@ -92,64 +80,14 @@ class _BatchNorm(Module):
     def forward(self, input):
         x = np.asarray(input)
         self._check_input(x)
-        c = self.num_features
-        axes = (0,) + tuple(range(2, x.ndim))
-        bshape = (1, c) + (1,) * (x.ndim - 2)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked += 1
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
         use_batch_stats = self.training or not self.track_running_stats
-        if use_batch_stats:
-            m = x.size // c
-            if self.training and m <= 1:
-                raise ValueError(f"{type(self).__name__}: expected more than 1 value per channel when training, got "
-                                 f"input of shape {x.shape}")
-            mean = x.mean(axis=axes)
-            centred = x - mean.reshape(bshape)
-            var = np.mean(centred * centred, axis=axes)
-            if self.training and self.track_running_stats:
-                self._update_running_stats(mean, var, m)
-        else:
-            mean = self.running_mean
-            centred = x - mean.reshape(bshape)
-            var = self.running_var
-        invstd = (1 / np.sqrt(var + self.eps)).astype(x.dtype, copy=False)
-        xhat = centred * invstd.reshape(bshape)
-        y = xhat
-        if self.affine:
-            y = xhat * self.weight.data.reshape(bshape)
-            if self.bias is not None:
-                y = y + self.bias.data.reshape(bshape)
-        self._cache = (xhat, invstd, use_batch_stats, axes, bshape) if is_grad_enabled() else None
-        return y.astype(x.dtype, copy=False)
-
-    def _update_running_stats(self, mean, var, m):
-        self.num_batches_tracked += 1
-        if self.momentum is None:
-            factor = 1.0 / float(self.num_batches_tracked)
-        else:
-            factor = self.momentum
-        unbiased = var * (m / (m - 1))
-        dt = self.running_mean.dtype
-        self.running_mean[...] = ((1 - factor) * self.running_mean + factor * mean).astype(dt)
-        self.running_var[...] = ((1 - factor) * self.running_var + factor * unbiased).astype(dt)
-
-    def backward(self, grad_output):
-        if self._cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward() called without a forward pass with gradients "
-                               f"enabled")
-        xhat, invstd, batch_stats, axes, bshape = self._cache
-        g = np.asarray(grad_output)
-        if self.affine:
-            if self.weight.requires_grad:
-                self.weight.accumulate_grad(np.sum(g * xhat, axis=axes))
-            if self.bias is not None and self.bias.requires_grad:
-                self.bias.accumulate_grad(np.sum(g, axis=axes))
-            gh = g * self.weight.data.reshape(bshape)
-        else:
-            gh = g
-        if not batch_stats:
-            return (gh * invstd.reshape(bshape)).astype(g.dtype, copy=False)
-        mean_gh = gh.mean(axis=axes).reshape(bshape)
-        mean_ghx = np.mean(gh * xhat, axis=axes).reshape(bshape)
-        return (invstd.reshape(bshape) * (gh - mean_gh - xhat * mean_ghx)).astype(g.dtype, copy=False)
+        update = not self.training or self.track_running_stats
+        return batch_norm(input, self.running_mean if update else None, self.running_var if update else None,
+                          self.weight, self.bias, use_batch_stats, factor, self.eps)
 
 
 class BatchNorm1d(_BatchNorm):

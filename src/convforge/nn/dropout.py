@@ -1,17 +1,13 @@
-"""``Dropout``: zero random elements in training, as ``torch.nn.Dropout`` (seeded by ``convforge.manual_seed``)."""
+"""Random zeroing in training, seeded by ``convforge.manual_seed``: ``Dropout`` (as ``torch.nn.Dropout``) and
+``StochasticDepth`` (as ``torchvision.ops.StochasticDepth``)."""
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 
-from .. import _random
-from .._grad_mode import is_grad_enabled
 from .module import Module
+from ._ops.dropout import check_probability, dropout, stochastic_depth
 
-__all__ = ["Dropout"]
-
-_IDENTITY = object()   # marker: the last forward was the identity
+__all__ = ["Dropout", "StochasticDepth"]
 
 
 class Dropout(Module):
@@ -39,33 +35,40 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        if not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0 <= p <= 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p, self.inplace = float(p), bool(inplace)
-        self._mask = None
+        self.p, self.inplace = check_probability(p, "dropout"), bool(inplace)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
 
     def forward(self, input):
-        x = np.asarray(input)
-        if not self.training or self.p == 0:
-            self._mask = _IDENTITY if is_grad_enabled() else None
-            return x
-        if self.p == 1:
-            scaled_mask = np.zeros(x.shape, dtype=x.dtype)
-        else:
-            keep = _random.generator().random(x.shape) >= self.p
-            scaled_mask = keep.astype(x.dtype) * np.asarray(1 / (1 - self.p), dtype=x.dtype)
-        self._mask = scaled_mask if is_grad_enabled() else None
-        if self.inplace and x.flags.writeable:
-            x *= scaled_mask
-            return x
-        return x * scaled_mask
+        return dropout(input, self.p, self.training, self.inplace)
 
-    def backward(self, grad_output):
-        if self._mask is None:
-            raise RuntimeError("Dropout.backward() called without a forward pass with gradients enabled")
-        if self._mask is _IDENTITY:
-            return np.asarray(grad_output)          # eval mode or p == 0
-        return grad_output * self._mask
+
+class StochasticDepth(Module):
+    """Randomly drop a residual branch during training, as ``torchvision.ops.StochasticDepth`` (EfficientNet,
+    ConvNeXt): ``mode='row'`` zeroes each sample's branch with probability ``p``, ``'batch'`` the whole batch's;
+    survivors are scaled by ``1 / (1 - p)``.  In eval mode it is the identity.
+
+    Args:
+        p: drop probability.
+        mode: ``'row'`` or ``'batch'``.
+
+    Example:
+        >>> import numpy as np
+        >>> m = StochasticDepth(0.2, "row")
+        >>> m
+        StochasticDepth(p=0.2, mode=row)
+        >>> m.eval()(np.ones(3)).tolist()
+        [1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, p: float, mode: str):
+        super().__init__()
+        stochastic_depth(np.zeros(1), p, mode, training=False)             # validates p and mode
+        self.p, self.mode = p, mode
+
+    def forward(self, input):
+        return stochastic_depth(input, self.p, self.mode, self.training)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p}, mode={self.mode})"

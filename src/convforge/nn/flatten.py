@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 
+from ._ops.common import array_arg
 from .module import Module
 
 __all__ = ["Flatten"]
@@ -29,13 +30,12 @@ class Flatten(Module):
     def __init__(self, start_dim: int = 1, end_dim: int = -1):
         super().__init__()
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
-        self._input_shape = None
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
     def forward(self, input):
-        x = np.asarray(input)
+        x = array_arg(input)
         nd = max(x.ndim, 1)
         start, end = self.start_dim, self.end_dim
         if not (-nd <= start < nd and -nd <= end < nd):
@@ -45,12 +45,6 @@ class Flatten(Module):
         if start > end:
             raise ValueError(f"Flatten: start_dim ({self.start_dim}) cannot come after end_dim ({self.end_dim}) "
                              f"for an input of shape {x.shape}")
-        self._input_shape = x.shape
         if x.ndim == 0:
             return x.reshape(1)
         return x.reshape(x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
-
-    def backward(self, grad_output):
-        if self._input_shape is None:
-            raise RuntimeError("Flatten.backward() called before forward()")
-        return np.asarray(grad_output).reshape(self._input_shape)

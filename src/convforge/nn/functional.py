@@ -231,3 +231,21 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """
     return ConvolutionTranspose.apply(input, weight, bias, stride, padding, output_padding, groups, dilation,
                                       n_spatial=3, op="conv_transpose3d")
+
+
+# -- the companion layers' ops (convforge.nn._ops), with torch.nn.functional's names ----------------------------------
+from ._ops.activation import (gelu, hardsigmoid, hardswish, leaky_relu, log_softmax, relu, relu6,  # noqa: E402
+                              sigmoid, silu, softmax)
+from ._ops.dropout import dropout  # noqa: E402
+from ._ops.interpolate import interpolate  # noqa: E402
+from ._ops.linear import linear  # noqa: E402
+from ._ops.loss import cross_entropy, mse_loss  # noqa: E402
+from ._ops.normalization import batch_norm, layer_norm  # noqa: E402
+from ._ops.pooling import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d,  # noqa: E402
+                           adaptive_max_pool2d, avg_pool1d, avg_pool2d, avg_pool3d, max_pool1d, max_pool2d,
+                           max_pool3d)
+
+__all__ += ["relu", "relu6", "leaky_relu", "silu", "gelu", "hardswish", "hardsigmoid", "sigmoid", "softmax",
+            "log_softmax", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool2d", "batch_norm",
+            "layer_norm", "linear", "dropout", "interpolate", "cross_entropy", "mse_loss"]

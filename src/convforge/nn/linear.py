@@ -1,4 +1,4 @@
-"""``Linear``: ``y = x W^T + b``, as ``torch.nn.Linear``."""
+"""``Linear``: ``y = x W^T + b``, as ``torch.nn.Linear`` (the op and its backward: ``nn.functional.linear``)."""
 from __future__ import annotations
 
 import math
@@ -6,8 +6,8 @@ import math
 import numpy as np
 
 from .. import _random
-from .._grad_mode import is_grad_enabled
 from .module import Module
+from ._ops.linear import linear
 from .parameter import Parameter
 
 __all__ = ["Linear"]
@@ -47,7 +47,6 @@ class Linear(Module):
             self.bias = Parameter(np.empty(self.out_features, dtype=dtype))
         else:
             self.register_parameter("bias", None)
-        self._input = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -61,27 +60,4 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
     def forward(self, input):
-        x = np.asarray(input)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(f"Linear: expected input with last dimension {self.in_features} (in_features), got "
-                             f"input of shape {x.shape}")
-        if x.dtype != self.weight.dtype:
-            raise TypeError(f"Linear: input dtype ({x.dtype}) and weight dtype ({self.weight.dtype}) should be the "
-                            f"same; use x.astype(np.{self.weight.dtype}) or module.to(np.{x.dtype})")
-        self._input = x if is_grad_enabled() else None
-        y = x @ self.weight.data.T
-        if self.bias is not None:
-            y = y + self.bias.data
-        return y
-
-    def backward(self, grad_output):
-        x = self._input
-        if x is None:
-            raise RuntimeError("Linear.backward() called without a forward pass with gradients enabled")
-        g = np.asarray(grad_output)
-        g2 = g.reshape(-1, self.out_features)                       # (M, out)
-        if self.weight.requires_grad:
-            self.weight.accumulate_grad(g2.T @ x.reshape(-1, self.in_features))   # (out, in)
-        if self.bias is not None and self.bias.requires_grad:
-            self.bias.accumulate_grad(g2.sum(axis=0))
-        return g @ self.weight.data                                 # (*, in)
+        return linear(input, self.weight, self.bias)

@@ -1,0 +1,39 @@
+"""Where the ops find their optional Numba kernels (``convforge._kernels.layer_kernels``).
+
+The gate is the engine's: :func:`convforge._algos.numba_kernels` says whether Numba is usable and switched on
+(``convforge.config(numba=...)``, ``CONVFORGE_NUMBA``) for the dtype; only then is the layer-kernel module
+imported (Numba is an optional dependency, hence the import on first use).  None means: use NumPy.
+"""
+from __future__ import annotations
+
+import importlib
+
+from ... import _algos
+from ..._algos import threads
+
+__all__ = ["layer_kernels", "over_planes"]
+
+_MODULE = []
+_SPLIT_WORK = 1 << 20      # elements; below this one thread is faster than a fork/join
+
+
+def layer_kernels(dtype):
+    """The compiled layer kernels for ``dtype`` (float32/float64), or None when the NumPy path must run."""
+    if _algos.numba_kernels(dtype) is None:
+        return None
+    if not _MODULE:
+        try:
+            _MODULE.append(importlib.import_module("convforge._kernels.layer_kernels"))
+        except ImportError:
+            _MODULE.append(None)
+    return _MODULE[0]
+
+
+def over_planes(planes: int, work: int, run) -> None:
+    """Call ``run(start, stop)`` on contiguous ranges of ``planes`` leading-axis slices, on the engine's threads
+    when the call is big enough (``work`` elements touched) to pay for the split."""
+    workers = min(threads.thread_count(), planes)
+    if workers <= 1 or work < _SPLIT_WORK:
+        run(0, planes)
+        return
+    threads.run_parts([lambda a=a, b=b: run(a, b) for a, b in threads.even_parts(planes, workers)])

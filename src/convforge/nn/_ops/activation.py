@@ -1,0 +1,348 @@
+"""Element-wise activations and softmax, as ``torch.nn.functional``: each an autograd Function.
+
+Derivatives follow PyTorch's conventions at the kinks: ``relu'(0) = 0``, ``relu6'`` is 1 only strictly inside
+``(0, 6)``, ``hardsigmoid'`` is ``1/6`` strictly inside ``(-3, 3)``, ``hardswish'(-3) = 0`` and
+``hardswish'(3) = 1``.  In-place variants write into the input array; what backward needs is kept as a mask or a
+copy, so a later in-place op cannot change the gradient.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from .accel import layer_kernels
+from .common import array_arg, float_input, inplace_target
+from ...autograd import Function
+from .special import normal_cdf, normal_pdf
+
+__all__ = ["relu", "relu6", "leaky_relu", "silu", "gelu", "hardswish", "hardsigmoid", "sigmoid", "softmax",
+           "log_softmax"]
+
+
+def _masked(grad, mask):
+    return np.where(mask, grad, 0).astype(grad.dtype, copy=False)
+
+
+def stable_sigmoid(x):
+    """``1 / (1 + exp(-x))`` without overflow warnings for large ``|x|``, in ``x``'s dtype."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _kept_input(ctx, x, inplace):
+    """Save ``x`` for backward (a copy when the op is about to overwrite it)."""
+    if ctx.needs_input_grad[0]:
+        ctx.save_for_backward(np.array(x, copy=True) if inplace else x)
+
+
+class ReLUFn(Function):
+    @staticmethod
+    def forward(ctx, x, inplace=False):
+        y = np.maximum(x, 0, out=inplace_target(x, inplace))
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(y > 0)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _masked(grad, ctx.saved_tensors[0]), None
+
+
+class ReLU6Fn(Function):
+    @staticmethod
+    def forward(ctx, x, inplace=False):
+        y = np.clip(x, 0, 6, out=inplace_target(x, inplace))
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward((y > 0) & (y < 6))
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _masked(grad, ctx.saved_tensors[0]), None
+
+
+class LeakyReLUFn(Function):
+    @staticmethod
+    def forward(ctx, x, negative_slope=0.01, inplace=False):
+        positive = x > 0
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(positive)
+        ctx.negative_slope = negative_slope
+        y = np.where(positive, x, x * negative_slope).astype(x.dtype, copy=False)
+        return _write(x, y) if inplace else y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (positive,) = ctx.saved_tensors
+        return np.where(positive, grad, grad * ctx.negative_slope).astype(grad.dtype, copy=False), None, None
+
+
+def _write(x, y):
+    out = inplace_target(x, True)
+    if out is None:
+        return np.asarray(y, dtype=x.dtype)
+    out[...] = y
+    return out
+
+
+class SiLUFn(Function):
+    @staticmethod
+    def forward(ctx, x, inplace=False):
+        _kept_input(ctx, x, inplace)
+        kernels = layer_kernels(x.dtype)
+        if kernels is not None:
+            y = inplace_target(x, inplace)
+            y = np.empty_like(x) if y is None else y
+            kernels.silu(x.reshape(-1), y.reshape(-1))
+            return y
+        y = x * stable_sigmoid(x)
+        return _write(x, y) if inplace else y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        s = stable_sigmoid(x)
+        return grad * (s * (1 + x * (1 - s))), None
+
+
+_TANH_BETA = math.sqrt(2 / math.pi)
+_TANH_KAPPA = 0.044715
+
+
+class GELUFn(Function):
+    @staticmethod
+    def forward(ctx, x, approximate="none"):
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(x)
+        ctx.approximate = approximate
+        kernels = layer_kernels(x.dtype)
+        if kernels is not None:
+            y = np.empty_like(x)
+            kernels.gelu(np.ascontiguousarray(x).reshape(-1), y.reshape(-1), approximate == "tanh")
+            return y
+        if approximate == "tanh":
+            inner = _TANH_BETA * (x + _TANH_KAPPA * x * x * x)
+            return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype, copy=False)
+        return (x * normal_cdf(x)).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        if ctx.approximate == "tanh":
+            x_sq = x * x
+            t = np.tanh(_TANH_BETA * (x + _TANH_KAPPA * x_sq * x))
+            slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _TANH_BETA * (1 + 3 * _TANH_KAPPA * x_sq)
+        else:
+            slope = normal_cdf(x) + x * normal_pdf(x)
+        return (grad * slope).astype(grad.dtype, copy=False), None
+
+
+class HardswishFn(Function):
+    @staticmethod
+    def forward(ctx, x, inplace=False):
+        _kept_input(ctx, x, inplace)
+        y = x * np.clip(x + 3, 0, 6) / 6
+        return _write(x, y) if inplace else y.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        slope = np.where(x <= -3, 0, np.where(x < 3, x / 3 + 0.5, 1)).astype(x.dtype, copy=False)
+        return grad * slope, None
+
+
+_ONE_SIXTH_F32 = float(np.float32(1.0) / np.float32(6.0))
+
+
+class HardsigmoidFn(Function):
+    @staticmethod
+    def forward(ctx, x, inplace=False):
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward((x > -3) & (x < 3))
+        y = np.clip(x + 3, 0, 6) / 6
+        return _write(x, y) if inplace else y.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        # PyTorch multiplies by the float32 constant 1.0f/6.0f, in every dtype
+        return (_masked(grad, ctx.saved_tensors[0]) * _ONE_SIXTH_F32).astype(grad.dtype, copy=False), None
+
+
+class SigmoidFn(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = stable_sigmoid(x)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad * (1 - y) * y
+
+
+def _softmax_axis(x, dim, op):
+    if dim is None:
+        warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call to include dim=X "
+                      f"as an argument.", UserWarning, stacklevel=3)
+        return 0 if x.ndim in (0, 1, 3) else 1
+    nd = max(x.ndim, 1)
+    if not -nd <= dim < nd:
+        raise ValueError(f"{op}: dim {dim} is out of range for an input with {x.ndim} dimensions (expected "
+                         f"[{-nd}, {nd - 1}])")
+    return dim % nd
+
+
+class SoftmaxFn(Function):
+    @staticmethod
+    def forward(ctx, x, axis, dtype):
+        xc = x.astype(dtype, copy=False) if dtype is not None else x
+        shifted = np.exp(xc - xc.max(axis=axis, keepdims=True))
+        y = shifted / shifted.sum(axis=axis, keepdims=True)
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(y)
+        ctx.axis, ctx.in_dtype = axis, x.dtype
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        gx = y * (grad - (grad * y).sum(axis=ctx.axis, keepdims=True))
+        return gx.astype(ctx.in_dtype, copy=False), None, None
+
+
+class LogSoftmaxFn(Function):
+    @staticmethod
+    def forward(ctx, x, axis, dtype):
+        xc = x.astype(dtype, copy=False) if dtype is not None else x
+        shifted = xc - xc.max(axis=axis, keepdims=True)
+        y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(y)
+        ctx.axis, ctx.in_dtype = axis, x.dtype
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        gx = grad - np.exp(y) * grad.sum(axis=ctx.axis, keepdims=True)
+        return gx.astype(ctx.in_dtype, copy=False), None, None
+
+
+def relu(input, inplace: bool = False):
+    """``max(x, 0)``, as ``torch.nn.functional.relu``.
+
+    Example:
+        >>> import numpy as np
+        >>> relu(np.array([-1.0, 0.0, 2.0])).tolist()
+        [0.0, 0.0, 2.0]
+    """
+    return ReLUFn.apply(float_input(input, "relu"), bool(inplace))
+
+
+def relu6(input, inplace: bool = False):
+    """``min(max(x, 0), 6)``, as ``torch.nn.functional.relu6``.
+
+    Example:
+        >>> import numpy as np
+        >>> relu6(np.array([-1.0, 3.0, 7.0])).tolist()
+        [0.0, 3.0, 6.0]
+    """
+    return ReLU6Fn.apply(float_input(input, "relu6"), bool(inplace))
+
+
+def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
+    """``x`` for ``x > 0`` else ``negative_slope * x``, as ``torch.nn.functional.leaky_relu``.
+
+    Example:
+        >>> import numpy as np
+        >>> leaky_relu(np.array([-2.0, 3.0]), 0.1).tolist()
+        [-0.2, 3.0]
+    """
+    return LeakyReLUFn.apply(float_input(input, "leaky_relu"), negative_slope, bool(inplace))
+
+
+def silu(input, inplace: bool = False):
+    """``x * sigmoid(x)`` (swish), as ``torch.nn.functional.silu``.
+
+    Example:
+        >>> import numpy as np
+        >>> silu(np.array([1.0])).round(6).tolist()
+        [0.731059]
+    """
+    return SiLUFn.apply(float_input(input, "silu"), bool(inplace))
+
+
+def gelu(input, approximate: str = "none"):
+    """``x * Phi(x)`` (``Phi`` the standard normal CDF), as ``torch.nn.functional.gelu``; ``approximate='tanh'``
+    uses ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
+
+    Example:
+        >>> import numpy as np
+        >>> gelu(np.array([1.0])).round(6).tolist(), gelu(np.array([1.0]), approximate="tanh").round(6).tolist()
+        ([0.841345], [0.841192])
+    """
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELUFn.apply(float_input(input, "gelu"), approximate)
+
+
+def hardswish(input, inplace: bool = False):
+    """``x * relu6(x + 3) / 6``, as ``torch.nn.functional.hardswish``.
+
+    Example:
+        >>> import numpy as np
+        >>> hardswish(np.array([-4.0, 1.0, 4.0])).tolist()
+        [-0.0, 0.6666666666666666, 4.0]
+    """
+    return HardswishFn.apply(float_input(input, "hardswish"), bool(inplace))
+
+
+def hardsigmoid(input, inplace: bool = False):
+    """``relu6(x + 3) / 6``, as ``torch.nn.functional.hardsigmoid``.
+
+    Example:
+        >>> import numpy as np
+        >>> hardsigmoid(np.array([-4.0, 0.0, 1.5])).tolist()
+        [0.0, 0.5, 0.75]
+    """
+    return HardsigmoidFn.apply(float_input(input, "hardsigmoid"), bool(inplace))
+
+
+def sigmoid(input):
+    """``1 / (1 + exp(-x))``, as ``torch.nn.functional.sigmoid``.
+
+    Example:
+        >>> import numpy as np
+        >>> sigmoid(np.array([0.0])).tolist()
+        [0.5]
+    """
+    return SigmoidFn.apply(float_input(input, "sigmoid"))
+
+
+def softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
+    """``exp(x) / sum(exp(x))`` along ``dim``, as ``torch.nn.functional.softmax`` (``dtype`` casts the input
+    first; ``dim=None`` is PyTorch's deprecated implicit choice, 0 for 0-, 1- and 3-d inputs, else 1).
+
+    Example:
+        >>> import numpy as np
+        >>> softmax(np.log(np.array([[1.0, 3.0]])), dim=1).tolist()
+        [[0.25, 0.75]]
+    """
+    x = float_input(input, "softmax") if dtype is None else array_arg(input)
+    return SoftmaxFn.apply(x, _softmax_axis(x, dim, "softmax"), None if dtype is None else np.dtype(dtype))
+
+
+def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
+    """``x - log(sum(exp(x)))`` along ``dim``, as ``torch.nn.functional.log_softmax`` (arguments as softmax).
+
+    Example:
+        >>> import numpy as np
+        >>> np.exp(log_softmax(np.log(np.array([1.0, 3.0])), dim=0)).tolist()
+        [0.25, 0.75]
+    """
+    x = float_input(input, "log_softmax") if dtype is None else array_arg(input)
+    return LogSoftmaxFn.apply(x, _softmax_axis(x, dim, "log_softmax"), None if dtype is None else np.dtype(dtype))

@@ -1,0 +1,59 @@
+"""Argument checks shared by the functional ops."""
+from __future__ import annotations
+
+import numpy as np
+
+from ... import _api
+
+__all__ = ["array_arg", "float_input", "batched", "inplace_target", "reduction_name", "apply_along_spatial"]
+
+
+def float_input(x, op: str) -> np.ndarray:
+    """``x`` as an array (an ndarray, or a subclass such as a tracked tensor, is kept as it is), which must be
+    floating point."""
+    x = array_arg(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op} expects a floating-point input, got dtype {x.dtype}; use x.astype(np.float32)")
+    return x
+
+
+def array_arg(value):
+    """``value`` itself when it is an ndarray (subclasses such as Parameter keep their identity: autograd needs
+    it), else ``np.asarray(value)``."""
+    return value if isinstance(value, np.ndarray) else np.asarray(value)
+
+
+def batched(x, n_spatial: int, op: str):
+    """``(C, *S)`` or ``(N, C, *S)`` -> ``(N, C, *S)`` and whether a batch axis was added (the conv rule)."""
+    return _api._batch(np.asarray(x), n_spatial, op)
+
+
+def inplace_target(x, inplace: bool):
+    """The array to write an in-place result into (``x`` itself when allowed), or None for a new array."""
+    return x if inplace and isinstance(x, np.ndarray) and x.flags.writeable else None
+
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def reduction_name(size_average, reduce, reduction: str, op: str) -> str:
+    """torch's legacy ``size_average``/``reduce`` flags folded into ``reduction``, which is checked."""
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = ("mean" if size_average else "sum") if reduce else "none"
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
+
+
+def apply_along_spatial(x, mats):
+    """``x (N, C, *S)``: one ``(o, i)`` matrix per spatial dim applied along that dim (``(..., i) @ (i, o)``)."""
+    for dim, a in enumerate(mats):
+        axis = 2 + dim
+        if a.shape[0] == 1:
+            x = np.moveaxis(x, axis, -1) @ a[0][:, None]
+        else:
+            x = np.moveaxis(x, axis, -1) @ a.T
+        x = np.moveaxis(x, -1, axis)
+    return x
