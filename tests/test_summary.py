@@ -277,3 +277,72 @@ def test_upsample_refuses_empty_outputs_as_torch(kw):
             summary(nn.Upsample(**kw), shape)
     else:
         assert summary(nn.Upsample(**kw), shape).output_shape == expected
+
+
+# -- modules with their own forward: traced, checked against torch's FlopCounterMode ---------------------------
+def _block_layers(self, cin, cout, stride, mod):
+    self.conv1 = mod.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+    self.bn1 = mod.BatchNorm2d(cout)
+    self.relu = mod.ReLU()
+    self.conv2 = mod.Conv2d(cout, cout, 3, padding=1, bias=False)
+    self.bn2 = mod.BatchNorm2d(cout)
+    self.down = (mod.Sequential(mod.Conv2d(cin, cout, 1, stride=stride, bias=False), mod.BatchNorm2d(cout))
+                 if stride != 1 or cin != cout else None)
+
+
+def _block_forward(self, x):
+    out = self.relu(self.bn1(self.conv1(x)))
+    out = self.bn2(self.conv2(out))
+    return self.relu(out + (x if self.down is None else self.down(x)))
+
+
+class _Block(nn.Module):
+    """torchvision's BasicBlock shape: one ReLU used twice, a skip connection, an optional strided 1x1 shortcut."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        _block_layers(self, cin, cout, stride, nn)
+
+    forward = _block_forward
+
+
+class _TorchBlock(torch.nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        _block_layers(self, cin, cout, stride, torch.nn)
+
+    forward = _block_forward
+
+
+def _net(mod, block):
+    head = mod.Sequential(mod.AdaptiveAvgPool2d(1), mod.Flatten(), mod.Linear(16, 10))
+    return mod.Sequential(mod.Conv2d(3, 8, 3, padding=1), block(8, 8, 1), block(8, 16, 2), head)
+
+
+def test_custom_forward_is_traced_and_counted_as_torch_counts():
+    shape = (2, 3, 17, 17)
+    s = summary(_net(nn, _Block), shape)
+    tnet = _net(torch.nn, _TorchBlock).eval()
+    with FlopCounterMode(display=False) as counter:
+        out = tnet(torch.zeros(shape))
+    assert s.output_shape == tuple(out.shape) == (2, 10)
+    assert s.total_flops == counter.get_total_flops() > 0
+    assert s.total_params == sum(p.numel() for p in tnet.parameters())
+    names = [r.name for r in s.layers]
+    assert names.count("1.relu") == 2 and "2.down.0" in names      # reuse counted per call; nested shortcut
+    assert [r.macs for r in s.layers if r.name == "2.conv1"] == [2 * 16 * 9 * 9 * 8 * 9]
+
+
+def test_traced_forward_failures_are_clear():
+    class Broken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return self.conv(x)[:, :, None] @ np.ones((7, 7))
+
+    with pytest.raises(ValueError, match=r"summary runs Broken.forward on zeros of shape \[1, 3, 8, 8\]"):
+        summary(Broken(), (1, 3, 8, 8))
+    with pytest.raises(ValueError, match="Conv2d expects 3 input channels"):
+        summary(_Block(3, 3, 1), (1, 4, 8, 8))

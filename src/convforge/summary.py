@@ -17,10 +17,12 @@ cell -- exactly the multiply-adds the plain-loop reference performs.
 Which modules are understood: the convolution family, ``Sequential`` (and any container: its children are
 walked in registration order), ``ReLU``/``LeakyReLU``/``SiLU``/``Hardswish``/``Sigmoid``/``Dropout``/``Identity``,
 ``BatchNorm*``, ``MaxPool*``/``AvgPool*``, ``AdaptiveAvgPool*``/``AdaptiveMaxPool*``, ``Flatten``, ``Linear``,
-``Upsample``.  Dispatch is by class name and attributes, so torch-like modules work too.  Limitation: a
-user-defined module whose ``forward`` does more than call its children in order (skip connections, reshapes,
-concatenation) is summarised as if it did; such a module can define ``output_shape(input_shape) -> tuple`` to
-describe itself (its children are then listed but not chained).
+``Upsample``.  Dispatch is by class name and attributes, so torch-like modules work too.  A module that writes
+its own ``forward`` (skip connections, a layer used twice, reshapes, slicing) is traced: its forward runs on zeros
+with every leaf layer replaced by its shape rule (the leaves are never computed), so each call of a layer is one
+row, in call order.  Limitations: products the forward computes itself (``F.conv2d`` on its own arrays) are not
+counted, and the receptive field is not followed through such a module.  A module may instead define
+``output_shape(input_shape) -> tuple`` to describe itself (its children are then listed but not chained).
 
 Example
 -------
@@ -40,6 +42,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import shapes
+from ._grad_mode import no_grad
 
 __all__ = ["summary", "ModelSummary", "LayerSummary"]
 
@@ -381,8 +384,10 @@ def _leaf(module, shape) -> _Result:
 
 def _walk(module, state: _State, prefix: str, depth: int, model_name: str) -> None:
     children = list(module.named_children()) if hasattr(module, "named_children") else []
-    describes_itself = hasattr(module, "output_shape") and callable(module.output_shape)
-    if children and not describes_itself:
+    if children and not _describes_itself(module):
+        if _has_own_forward(module):
+            _trace(module, state, prefix, depth)
+            return
         for name, child in children:
             _walk(child, state, f"{prefix}.{name}" if prefix else name, depth + 1, model_name)
         return
@@ -392,14 +397,78 @@ def _walk(module, state: _State, prefix: str, depth: int, model_name: str) -> No
             state.rf = None
         elif result.steps is not None:
             state.rf = [shapes.rf_step(st, step) for st, step in zip(state.rf, result.steps)]
-    params, trainable = _param_counts(module)
     rf = None
     if state.rf is not None:
         rf = shapes.ReceptiveField(*(tuple(shapes._num(st[f]) for st in state.rf) for f in range(3)))
-    state.rows.append(LayerSummary(prefix or model_name, _name(module), tuple(state.shape), result.shape, params,
-                                   trainable, result.macs, result.effective, rf,
-                                   math.prod(result.shape) * state.itemsize, max(depth - 1, 0)))
+    state.rows.append(_row(prefix or model_name, module, state.shape, result, rf, depth, state.itemsize))
     state.shape = result.shape
+
+
+def _row(name, module, in_shape, result, rf, depth, itemsize) -> LayerSummary:
+    params, trainable = _param_counts(module)
+    return LayerSummary(name, _name(module), tuple(in_shape), result.shape, params, trainable, result.macs,
+                        result.effective, rf, math.prod(result.shape) * itemsize, max(depth - 1, 0))
+
+
+def _describes_itself(module) -> bool:
+    return hasattr(module, "output_shape") and callable(module.output_shape)
+
+
+def _has_own_forward(module) -> bool:
+    """A container whose class writes its own ``forward`` (skip connections, reuse, reshapes) rather than
+    inheriting one that calls the children in order (``Sequential``) or none at all (``Module``)."""
+    owner = next((c for c in type(module).__mro__ if "forward" in vars(c)), None)
+    return owner is not None and owner.__name__ not in _CHAIN_FORWARDS
+
+
+_CHAIN_FORWARDS = {"Module", "Sequential", "ModuleList", "ModuleDict", "object"}
+
+
+class _LayerError(ValueError):
+    """A traced leaf refused its input (told apart from errors of the forward's own code)."""
+
+
+def _trace(module, state: _State, prefix: str, depth: int) -> None:
+    """Run ``module``'s own forward on zeros with every leaf layer replaced by its shape rule.
+
+    The leaves are not computed: each call records a row (shapes and counts from the formulas, in call order, so
+    a layer used twice is counted twice) and returns zeros of its output shape, so the cost is that of the
+    forward's own glue (additions, slicing, reshapes).  The receptive field is not followed through such a
+    module (its branches have no single one).
+    """
+    dtype = np.float64 if state.itemsize == 8 else np.float32
+    names = {id(m): n for n, m in module.named_modules()}
+    leaves = [m for m in module.modules() if m is not module
+              and (_describes_itself(m) or not list(m.named_children()))]
+
+    def recorder(leaf):
+        relative = names[id(leaf)]
+        full, leaf_depth = f"{prefix}.{relative}" if prefix else relative, depth + 1 + relative.count(".")
+
+        def forward(x, *args, **kwargs):
+            shape = tuple(int(v) for v in np.shape(x))
+            try:
+                result = _leaf(leaf, shape)
+            except ValueError as e:
+                raise _LayerError(str(e)) from None
+            state.rows.append(_row(full, leaf, shape, result, None, leaf_depth, state.itemsize))
+            return np.zeros(result.shape, getattr(x, "dtype", dtype))
+        return forward
+
+    for leaf in leaves:
+        leaf.__dict__["forward"] = recorder(leaf)
+    try:
+        with no_grad():
+            out = module(np.zeros(state.shape, dtype))
+    except _LayerError as e:   # a layer refused its input: its own message names it
+        raise ValueError(str(e)) from None
+    except Exception as e:
+        raise ValueError(f"summary runs {_name(module)}.forward on zeros of shape {list(state.shape)} to trace "
+                         f"its layers, and it failed: {type(e).__name__}: {e}") from None
+    finally:
+        for leaf in leaves:
+            leaf.__dict__.pop("forward", None)
+    state.shape, state.rf = tuple(int(v) for v in np.shape(out)), None
 
 
 def _itemsize(model, dtype) -> int:
@@ -413,7 +482,8 @@ def _itemsize(model, dtype) -> int:
 def summary(model, input_size, *, dtype=None) -> ModelSummary:
     """Per-layer output shapes, parameters, MACs, FLOPs, receptive field and activation memory of ``model``.
 
-    Nothing is computed on arrays: shapes flow through :mod:`convforge.shapes`, counts are closed formulas.
+    No layer is computed: shapes flow through :mod:`convforge.shapes`, counts are closed formulas (a module with
+    its own ``forward`` runs that forward's glue on zeros, see the module docstring).
 
     Args:
         model: a :class:`convforge.nn.Module` (a single layer, a ``Sequential``, or a container whose children
