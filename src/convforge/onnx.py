@@ -22,12 +22,21 @@ Example:
 """
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
 from convforge import _api, _canon
 from convforge.convert import _check_auto_pad, _onnx_pads_to_pairs, from_onnx_padding, onnx_transpose_pads
 
-__all__ = ["conv", "conv_transpose"]
+__all__ = ["conv", "conv_transpose", "load_model"]
+
+
+def __getattr__(name):
+    # load_model (convforge.onnx_import) builds on this module's conv / conv_transpose, so it is imported lazily
+    if name == "load_model":
+        return importlib.import_module("convforge.onnx_import").load_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _common(X, W, B, dilations, group, kernel_shape, strides, op):
