@@ -154,3 +154,44 @@ def test_weight_and_input_gradients_are_bounded(algorithm, dtype, xs, ws, kw, th
         _algorithms.MIN_PARALLEL_MACS = old
     naive = x.shape[1] * np.prod(ws[2:]) * gy[0, 0].size * x.shape[0] * x.itemsize
     assert naive > 2 * budget, "the case must be big enough that untiled columns would break the bound"
+
+
+TRANSPOSED_SAMPLE_CASES = [     # one sample's columns exceed the bound: channel blocks x input-row bands
+    ((1, 8, 10, 10, 10), (8, 4, 4, 4, 4), dict(stride=2)),
+    ((2, 16, 24, 24), (16, 8, 8, 8), dict(stride=4, padding=3)),
+    ((1, 4, 6, 40), (4, 6, 3, 5), dict(stride=(1, 3), padding=(1, 2), dilation=(2, 1), groups=2)),
+]
+
+
+@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("xs, ws, kw", TRANSPOSED_SAMPLE_CASES)
+def test_transposed_workspace_is_bounded_within_a_sample(xs, ws, kw, numba):
+    """col2im tiles one sample too (issue 12: ConvTranspose3d(32, 16, 4, stride=2) on (1, 32, 48, 48, 48) took
+    489 MB against the 64 MiB bound); values equal torch's."""
+    import torch
+    from conftest import assert_close, to_torch
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+    op = f"conv_transpose{len(xs) - 2}d"
+    budget = 64 * 1024
+    with convforge.config(workspace_bytes=budget, numba=numba, algorithm="col2im"):
+        getattr(F, op)(x, w, **kw)
+        extra, y = peak_extra(lambda: getattr(F, op)(x, w, **kw))
+    assert_close(y, getattr(torch.nn.functional, op)(to_torch(x), to_torch(w), **kw).numpy())
+    bound = max(budget, y.nbytes)
+    cols = ws[1] * np.prod(ws[2:]) * np.prod(xs[2:]) * 8 * kw.get("groups", 1)     # one sample's columns
+    assert cols > 2 * bound, "one sample's columns must break the bound"
+    assert extra <= bound + SLACK, f"col2im: extra {extra} > bound {bound}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layer, shape", [((32, 16, 4, 2), (1, 32, 48, 48, 48)), ((64, 64, 8, 4), (1, 64, 128, 128))])
+def test_issue_transposed_layers_stay_under_64_mib(layer, shape):
+    c, o, k, s = layer
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((c, o) + (k,) * (len(shape) - 2)).astype(np.float32)
+    op = f"conv_transpose{len(shape) - 2}d"
+    with convforge.config(algorithm="col2im"):
+        extra, y = peak_extra(lambda: getattr(F, op)(x, w, stride=s))
+    assert extra <= max(64 * 2 ** 20, y.nbytes) + SLACK, extra

@@ -74,12 +74,13 @@ def conv_input_grad(grad_output, weight, in_sizes, stride, padding, dilation, gr
 def _stride1_input_grad(grad_output, weight, padding, dilation, groups):
     """At stride 1 the transposed convolution is a plain convolution of ``grad_output`` (``_engine.stride1_dual``),
     so the forward engine's fastest algorithm (Winograd, the direct depthwise kernel, a single product for 1x1)
-    computes it.  None when a side's padding exceeds the kernel span (the dual padding would crop) or a forced
-    algorithm cannot run it."""
+    computes it.  None when a side's padding exceeds the kernel span (the dual padding would crop), a forced
+    algorithm cannot run it, or the weight has inf / NaN: the plain convolution multiplies it with the padding
+    (``inf * 0 = NaN``) where the transposed one, like torch's gradient, never does."""
     from . import _algorithms
     w, pads = _engine.stride1_dual(weight, padding, dilation, groups)
     ones = (1,) * len(pads)
-    if any(lo < 0 or hi < 0 for lo, hi in pads) or \
+    if any(lo < 0 or hi < 0 for lo, hi in pads) or not _engine.all_finite(weight) or \
             not _algorithms.forced_accepts("conv", grad_output, w, ones, pads, dilation, groups):
         return None
     return _engine.conv_forward(grad_output, w, None, ones, pads, dilation, groups)
@@ -127,7 +128,11 @@ def _conv_weight_grad(input, grad_output, kernel, stride, padding, dilation, gro
     algorithm = _weight_grad_algorithm(x.dtype, kernel, stride, dilation, g, cg, og, gy.shape[2:])
     if n > 0 and c > 0 and math.prod(gy.shape[2:]) > 0 and algorithm == "winograd":
         from ._algos import winograd
-        return winograd.weight_grad(x, gy, padding, g).astype(out_dtype, copy=False)
+        if _engine.all_finite(x, gy):      # its transforms would turn one inf into NaN over whole tiles
+            return winograd.weight_grad(x, gy, padding, g).astype(out_dtype, copy=False)
+        algorithm = "im2col"
+    if algorithm == "implicit" and not _engine.all_finite(x):
+        algorithm = "im2col"        # its kernels multiply the whole padded plane with a zero-extended gradient
     if algorithm == "implicit" and n > 0 and c > 0 and math.prod(gy.shape[2:]) > 0:
         from ._algos import implicit
         if implicit.weight_grad_sample_bytes(x, o_ch, padding) <= _config.workspace_limit(o_ch * cg * k_prod *

@@ -35,6 +35,13 @@ def compute_dtype(dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
 
 
+def all_finite(*arrays) -> bool:
+    """Whether every value is finite, in one pass without a temporary (a sum is finite exactly when its terms
+    are, unless finite values overflow: then this says False and the caller merely takes its exact path)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return all(np.isfinite(np.sum(a)) for a in arrays)
+
+
 def crop_negative(x, padding):
     """Apply the negative parts of per-side ``padding`` (crops, as views) to ``x (N, C, *S)``; returns the
     cropped ``x`` and the padding left, all non-negative."""

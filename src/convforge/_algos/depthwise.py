@@ -27,7 +27,9 @@ import math
 
 import numpy as np
 
+from .._engine import all_finite
 from . import as_3d, numba_kernels, threads, triple
+from .transpose import col2im
 
 TILE_BYTES = 256 * 2 ** 10       # phase kernels: batch tile buffers (fit the L2 cache)
 BLOCK_POSITIONS = 1024           # same-size kernels: positions per job on planes below BLOCK_BELOW
@@ -111,6 +113,8 @@ def transpose_direct(x, w, stride, padding, groups, dilation, out_sizes):
         kernels.transpose_same(x.reshape(n, c, plane), w.reshape(c, og, -1), groups, off, mask, blocks,
                                y.reshape(n, groups * og, plane))
         return y
+    if not all_finite(w):     # the phase buffers are zero-extended: inf * 0 would give NaN where torch has none
+        return col2im(x, w, stride, padding, groups, dilation, out_sizes)
     full = tuple(max((i - 1) * s + d * (k - 1) + 1, l + o)
                  for i, s, d, k, l, o in zip(in_sizes, stride, dilation, kernel, lo, out_sizes))
     phase_plane = math.prod(-(-f // s) for f, s in zip(full, stride))

@@ -18,9 +18,9 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .. import _config
-from .._engine import _batch_tiles, pad_zeros
+from .._engine import _batch_tiles, all_finite, pad_zeros
 from . import numba_kernels
-from .gemm import padded_band
+from .gemm import im2col, padded_band
 
 M_OUT, R, ALPHA = 4, 3, 6
 BT = np.array([[4, 0, -5, 0, 1, 0],
@@ -60,7 +60,13 @@ def weight_transform(w, groups):
 
 
 def winograd(x, w, stride, padding, dilation, groups, out_sizes, u=None):
-    """``u``: the weight transform, when the caller already has it (the parts of a split call share one)."""
+    """``u``: the weight transform, when the caller already has it (the parts of a split call share one).
+
+    The transforms mix neighbouring cells (and the tile padding), so one ``inf`` would spread as ``inf - inf =
+    NaN`` over its tiles where a direct sum gives ``inf``; calls with non-finite values run through im2col, which
+    gives torch's ``inf`` / ``NaN`` pattern."""
+    if not all_finite(x, w):
+        return im2col(x, w, stride, padding, dilation, groups, out_sizes)
     n, c = x.shape[:2]
     o_ch = w.shape[0]
     ho, wo = out_sizes
