@@ -1,0 +1,204 @@
+"""The model zoo against torchvision (copied definitions in tests/_torchvision_ref; torch is the oracle).
+
+For every network: the parameter count equals the published figure; the state dict of a torchvision model (its
+random init perturbed so that BatchNorm statistics, biases and layer scales are not trivial) loads with
+``strict=True``; eval-mode outputs agree in float64 (1e-10 relative) and float32 (1e-4 of max|y|); the
+initialisation follows torchvision's scheme tensor by tensor (same constants, same spread, same distribution
+shape); the printed structure is torchvision's.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import convforge
+import convforge.models as models
+from conftest import assert_close, requires_torch, to_torch, torch
+
+pytestmark = requires_torch()
+
+if torch is not None:
+    from _torchvision_ref import convnext, efficientnet, mobilenetv2, mobilenetv3, resnet, vgg, video_resnet
+    TORCHVISION = {
+        "resnet18": resnet.resnet18, "resnet34": resnet.resnet34, "resnet50": resnet.resnet50,
+        "resnext50_32x4d": resnet.resnext50_32x4d, "vgg16": vgg.vgg16, "mobilenet_v2": mobilenetv2.mobilenet_v2,
+        "mobilenet_v3_small": mobilenetv3.mobilenet_v3_small, "mobilenet_v3_large": mobilenetv3.mobilenet_v3_large,
+        "efficientnet_b0": efficientnet.efficientnet_b0, "convnext_tiny": convnext.convnext_tiny,
+        "r3d_18": video_resnet.r3d_18,
+    }
+
+# torchvision's documented parameter counts (ImageNet / Kinetics-400 heads)
+PUBLISHED_PARAMS = {
+    "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032, "resnext50_32x4d": 25_028_904,
+    "vgg16": 138_357_544, "mobilenet_v2": 3_504_872, "mobilenet_v3_small": 2_542_856,
+    "mobilenet_v3_large": 5_483_032, "efficientnet_b0": 5_288_548, "convnext_tiny": 28_589_128,
+    "r3d_18": 33_371_472,
+}
+SMALL_INPUT = {"r3d_18": (1, 3, 4, 32, 32)}           # everything else: (1, 3, 64, 64)
+FULL_INPUT = {"r3d_18": (1, 3, 16, 112, 112)}         # everything else: (1, 3, 224, 224)
+ZOO = list(PUBLISHED_PARAMS)
+HEAVY_FLOAT64 = {"vgg16"}                             # 1.1 GB of float64 weights per copy: slow tier only
+
+
+def _builder(name):
+    if not hasattr(models, name):
+        pytest.skip(f"convforge.models.{name} not available yet")
+    return getattr(models, name)
+
+
+def _pair(name, **kwargs):
+    """(convforge model, torchvision model), each freshly initialised by its own library, both in eval mode."""
+    convforge.manual_seed(0)
+    torch.manual_seed(0)
+    return _builder(name)(**kwargs).eval(), TORCHVISION[name](**kwargs).eval()
+
+
+def _perturbed_state(tv_model, seed=0):
+    """torchvision's state dict with every float entry moved off its init constants (BatchNorm running stats,
+    zero biases, unit norm weights, 1e-6 layer scales), so that the comparison exercises all of them."""
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, t in tv_model.state_dict().items():
+        if t.dtype.is_floating_point:
+            if key.endswith("running_var"):
+                t = torch.rand(t.shape, generator=g, dtype=t.dtype) * 1.5 + 0.5
+            elif key.endswith("layer_scale"):
+                t = torch.rand(t.shape, generator=g, dtype=t.dtype) * 0.4 + 0.1
+            else:
+                t = t + torch.randn(t.shape, generator=g, dtype=t.dtype) * 0.1 * (t.abs().mean() + 0.1)
+        state[key] = t
+    tv_model.load_state_dict(state)
+    return {k: v.numpy() for k, v in state.items()}
+
+
+def _assert_outputs_equal(name, cf, tv, shape):
+    """Load torchvision's (perturbed) weights into ``cf`` with strict=True and compare eval-mode outputs."""
+    dtype = np.float64 if next(tv.parameters()).dtype == torch.float64 else np.float32
+    cf.load_state_dict(_perturbed_state(tv), strict=True)
+    x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
+    with convforge.no_grad():
+        y = cf(x)
+    with torch.no_grad():
+        expected = tv(to_torch(x)).numpy()
+    assert y.dtype == dtype and y.shape == expected.shape
+    if dtype == np.float64:
+        assert_close(y, expected, what=name)
+    else:
+        err, scale = np.max(np.abs(y - expected)), np.max(np.abs(expected))
+        assert err <= 1e-4 * scale, f"{name} float32: max error {err:.3g} > 1e-4 * max|y| = {1e-4 * scale:.3g}"
+
+
+def _assert_float64_outputs_equal(name, shape):
+    cf, tv = _pair(name, num_classes=10)
+    _assert_outputs_equal(name, cf.double(), tv.double(), shape)
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_structure_init_and_float32_output_match_torchvision(name):
+    """Default heads: published parameter count, torchvision's keys / shapes / dtypes, init and repr; then the
+    float32 outputs with torchvision's weights loaded."""
+    cf, tv = _pair(name)
+    n_params = sum(p.size for p in cf.parameters())
+    assert n_params == PUBLISHED_PARAMS[name] == sum(p.numel() for p in tv.parameters())
+    tv_state = {k: v.numpy() for k, v in tv.state_dict().items()}
+    cf_state = cf.state_dict()
+    assert list(cf_state) == list(tv_state)
+    assert {k: v.shape for k, v in cf_state.items()} == {k: tuple(v.shape) for k, v in tv_state.items()}
+    assert all(v.dtype == (np.int64 if k.endswith("num_batches_tracked") else np.float32)
+               for k, v in cf_state.items())
+    assert _init_mismatches(cf_state, tv_state) == []
+    del cf_state, tv_state
+    assert repr(cf) == repr(tv)
+    _assert_outputs_equal(name, cf, tv, SMALL_INPUT.get(name, (1, 3, 64, 64)))
+
+
+@pytest.mark.parametrize("name", [n for n in ZOO if n not in HEAVY_FLOAT64])
+def test_float64_output_equals_torchvision(name):
+    _assert_float64_outputs_equal(name, SMALL_INPUT.get(name, (2, 3, 64, 64)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ZOO)
+def test_full_size_float64_output_equals_torchvision(name):
+    _assert_float64_outputs_equal(name, FULL_INPUT.get(name, (2, 3, 224, 224)))
+
+
+def _init_mismatches(cf_state, tv_state):
+    """Tensors whose init differs from torchvision's. Constants must be equal. Random tensors (>= 2000 values)
+    must have the same mean and spread (two-sample bounds of about 5 standard errors) and, from 10^4 values, the
+    same shape of distribution: mean|w| / std is 0.80 for a normal, 0.87 for a uniform."""
+    bad = []
+    for key, expected in tv_state.items():
+        actual = cf_state[key]
+        if expected.dtype.kind != "f":
+            continue
+        if expected.min() == expected.max():
+            if not (actual.min() == actual.max() == expected.min()):
+                bad.append(f"{key}: expected the constant {expected.min()}, got values in "
+                           f"[{actual.min()}, {actual.max()}]")
+            continue
+        if expected.size < 2000:
+            continue
+        # i.i.d. draws: the first 10^5 values of each describe the distribution (and keep VGG's 10^8 cheap)
+        a, e = (np.asarray(t).ravel()[:100_000].astype(np.float64) for t in (actual, expected))
+        n = e.size
+        if abs(a.mean() - e.mean()) > 7 * e.std() / np.sqrt(n) or abs(a.std() / e.std() - 1) > 5 / np.sqrt(n):
+            bad.append(f"{key}: mean/std {a.mean():.3g}/{a.std():.4g}, torchvision {e.mean():.3g}/{e.std():.4g}")
+        elif n >= 10_000 and abs(np.abs(a).mean() / a.std() - np.abs(e).mean() / e.std()) > 0.035:
+            bad.append(f"{key}: mean|w|/std {np.abs(a).mean() / a.std():.3f}, torchvision "
+                       f"{np.abs(e).mean() / e.std():.3f} (different distribution)")
+    return bad
+
+
+def test_init_check_catches_a_wrong_scheme():
+    """The init comparison above can fail: a uniform init with the right spread, or a scaled one, is caught."""
+    rng = np.random.default_rng(0)
+    normal = {"w": rng.normal(0, 0.1, (128, 128)), "b": np.zeros(3)}
+    assert _init_mismatches({"w": rng.normal(0, 0.1, (128, 128)), "b": np.zeros(3)}, normal) == []
+    uniform_same_std = rng.uniform(-0.1 * np.sqrt(3), 0.1 * np.sqrt(3), (128, 128))
+    assert "different distribution" in _init_mismatches({"w": uniform_same_std, "b": np.zeros(3)}, normal)[0]
+    assert "mean/std" in _init_mismatches({"w": rng.normal(0, 0.11, (128, 128)), "b": np.zeros(3)}, normal)[0]
+    assert "constant" in _init_mismatches({"w": normal["w"], "b": np.ones(3)}, normal)[0]
+
+
+def test_resnet_zero_init_residual_and_dilation_match_torchvision():
+    for kwargs in ({"zero_init_residual": True}, {"replace_stride_with_dilation": [False, True, True]}):
+        cf, tv = _pair("resnet50", num_classes=5, **kwargs)
+        tv_state = {k: v.numpy() for k, v in tv.state_dict().items()}
+        assert _init_mismatches(cf.state_dict(), tv_state) == []
+        _assert_outputs_equal(f"resnet50 {kwargs}", cf.double(), tv.double(), (1, 3, 48, 48))
+
+
+def test_weights_argument_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match=r"resnet18\(weights='IMAGENET1K_V1'\).*downloads no weights.*"
+                                         r"load_state_dict"):
+        models.resnet18(weights="IMAGENET1K_V1")
+
+
+def test_state_dict_with_wrong_head_names_the_sizes():
+    cf = models.resnet18(num_classes=10)
+    state = cf.state_dict()
+    state["fc.weight"] = np.zeros((1000, 512), np.float32)
+    with pytest.raises(ValueError, match=re.escape("size mismatch for fc.weight: copying a param with shape "
+                                                   "(1000, 512), the shape in the current model is (10, 512)")):
+        cf.load_state_dict(state)
+
+
+def test_basic_block_rejects_resnext_arguments():
+    with pytest.raises(ValueError, match="BasicBlock only supports groups=1 and base_width=64, got groups=32"):
+        models.resnet18(groups=32, width_per_group=4)
+
+
+class _Marked(np.ndarray):
+    """A subclass standing in for a tracked tensor: forward must not fall back to plain-ndarray-only tricks."""
+
+
+@pytest.mark.parametrize("name", ["resnet18"])
+def test_forward_accepts_an_ndarray_subclass(name):
+    cf = _builder(name)(num_classes=3).eval()
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    with convforge.no_grad():
+        expected = cf(x)
+        assert_close(np.asarray(cf(x.view(_Marked))), expected)
