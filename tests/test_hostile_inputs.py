@@ -229,3 +229,50 @@ def test_winograd_keeps_inf_from_the_issue():
         gw = G.conv2d_weight(x, w.shape, np.ones_like(y), padding=1)
     assert np.isinf(y).sum() == 144 and not np.isnan(y).any()
     assert np.isinf(gw).sum() == 144 and not np.isnan(gw).any()
+
+
+ABSURD = [10 ** 18, 2 ** 63 - 1, 2 ** 63, 10 ** 19, 10 ** 20]
+X5, W3 = np.ones((1, 2, 5, 5)), np.ones((2, 2, 3, 3))
+ABSURD_CALLS = [   # name, call(v); each returns the right answer or raises ValueError naming the argument
+    ("stride", lambda v: F.conv2d(X5, W3, stride=v)),
+    ("padding", lambda v: F.conv2d(X5, W3, padding=v)),
+    ("dilation", lambda v: F.conv2d(X5, W3, dilation=v)),
+    ("padding+stride", lambda v: F.conv2d(X5, W3, padding=v, stride=v)),
+    ("padding+dilation", lambda v: F.conv2d(X5, W3, padding=v, dilation=v)),
+    ("per-side padding", lambda v: F.conv2d(X5, W3, padding=((v, 0), (0, v)), stride=v)),
+    ("transposed stride", lambda v: F.conv_transpose2d(X5, W3, stride=v)),
+    ("transposed padding", lambda v: F.conv_transpose2d(X5, W3, padding=v)),
+    ("transposed dilation", lambda v: F.conv_transpose2d(X5, W3, dilation=v)),
+    ("transposed output_padding", lambda v: F.conv_transpose2d(X5, W3, stride=v, output_padding=v - 1)),
+    ("transposed stride+padding", lambda v: F.conv_transpose2d(X5[:, :, :1, :1], W3, stride=v,
+                                                                padding=(v // 2 - 1, 0))),
+    ("grad weight stride", lambda v: G.conv2d_weight(X5, W3.shape, np.ones((1, 2, 1, 1)), stride=v)),
+    ("grad input stride", lambda v: G.conv2d_input(X5.shape, W3, np.ones((1, 2, 1, 1)), stride=v)),
+    ("grad input_size", lambda v: G.conv2d_input((1, 2, v, 5), W3, np.ones((1, 2, 1, 3)))),
+    ("pad", lambda v: F.pad(X5, (v, 0))),
+    ("replicate pad", lambda v: F.pad(X5, (v, -2), mode="replicate")),
+    ("module", lambda v: convforge.nn.Conv2d(2, 2, 3, stride=v, padding=v, dilation=v)(X5.astype(np.float32))),
+]
+
+
+@pytest.mark.parametrize("value", ABSURD)
+@pytest.mark.parametrize("name, call", ABSURD_CALLS)
+def test_absurd_arguments_answer_or_name_the_argument(name, call, value):
+    """Strides, paddings and dilations of 1e18 to 1e20: the right answer where there is one (the windows that
+    meet the input are few), else a ValueError that names the argument -- never OverflowError / IndexError /
+    MemoryError."""
+    try:
+        out = call(value)
+    except ValueError as e:
+        assert any(word in str(e) for word in ("stride", "padding", "dilation", "pad=", "input_size", "Kernel")), e
+        return
+    assert np.asarray(out).size < 10 ** 6
+
+
+def test_absurd_stride_gives_torch_answer():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((1, 2, 5, 5)), rng.standard_normal((2, 2, 3, 3))
+    for kw in (dict(stride=10 ** 18), dict(stride=10 ** 18, padding=10 ** 17, dilation=10 ** 17)):
+        assert_close(F.conv2d(x, w, **kw), torch.nn.functional.conv2d(to_torch(x), to_torch(w), **kw).numpy())
+    assert F.conv2d(x, w, stride=10 ** 20).shape == (1, 2, 1, 1)          # torch cannot unpack it; we can
+    assert_close(F.conv2d(x, w, stride=10 ** 20), F.conv2d(x, w, stride=3)[:, :, :1, :1])

@@ -134,7 +134,11 @@ def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, group
     kernel = w.shape[2:]
     pads = _canon.resolve_padding(pad_spec, x.shape[2:], kernel, stride, dilation)
     _check_kernel_fits(x.shape[2:], kernel, pads, dilation, op)
-    y = _engine.conv_forward(x, w, b, stride, pads, dilation, groups)
+    out_sizes = tuple(shapes.conv_output_size(i, k, s, p, d)
+                      for i, k, s, p, d in zip(x.shape[2:], kernel, stride, pads, dilation))
+    _canon.check_output_fits((x.shape[0], out_ch) + out_sizes, x.itemsize, op,
+                      f"stride={stride}, padding={pads}, dilation={dilation}")
+    y = _engine.conv_forward(x, w, b, stride, pads, dilation, groups, out_sizes)
     return y[0] if unbatched else y
 
 
@@ -198,5 +202,7 @@ def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_
                              f"{tuple(kernel)}, stride {stride}, padding {pads}, dilation {dilation}); "
                              f"reduce the padding")
         out_sizes.append(o)
+    _canon.check_output_fits((x.shape[0], og * groups) + tuple(out_sizes), x.itemsize, op,
+                      f"stride={stride}, padding={pads}, output_padding={out_pad}, dilation={dilation}")
     y = _engine.conv_transpose_forward(x, w, b, stride, pads, out_pad, groups, dilation, tuple(out_sizes))
     return y[0] if unbatched else y

@@ -5,7 +5,9 @@ Kernels only ever see: tuples of ints for stride / dilation / output_padding / k
 """
 from __future__ import annotations
 
+import math
 import numbers
+import sys
 from typing import Tuple, Union
 
 from . import shapes
@@ -95,6 +97,15 @@ def torch_pad_order(pairs: Pairs) -> Tuple[int, ...]:
     for lo, hi in reversed(pairs):
         out += [lo, hi]
     return tuple(out)
+
+
+def check_output_fits(shape, itemsize, op, args):
+    """A clear ValueError (naming the arguments) when no array can hold ``shape`` -- huge padding, stride,
+    dilation or output_padding -- instead of NumPy's overflow errors."""
+    nbytes = math.prod(shape) * itemsize
+    if nbytes > sys.maxsize:
+        raise ValueError(f"{op}: the output would have shape {tuple(shape)} ({nbytes:.3g} bytes), more than any "
+                         f"array can hold; check the arguments ({args})")
 
 
 def is_int(v) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._canon import is_int
+from ._canon import check_output_fits, is_int
 
 _NUMPY_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 MODES = ("constant", "reflect", "replicate", "circular")
@@ -47,6 +47,7 @@ def pad(input, pad, mode: str = "constant", value: float = 0.0):
         raise ValueError(f"pad {tuple(pad)} would give the input of shape {x.shape} the negative size "
                          f"{tuple(sizes)}; crop at most each dimension's size")
     if mode == "replicate" and any(lo < 0 or hi < 0 for lo, hi in pairs):
+        check_output_fits(sizes, x.itemsize, "pad", f"pad={tuple(pad)}")
         for axis, (lo, hi) in enumerate(pairs):
             if lo or hi:
                 x = np.take(x, _replicate_sources(x.shape[axis], lo, hi, axis, x.shape), axis=axis)
@@ -68,6 +69,8 @@ def pad(input, pad, mode: str = "constant", value: float = 0.0):
                                  f"of dimension {axis} (input shape {x.shape})")
             if mode == "replicate" and size == 0:
                 raise ValueError(f"replicate padding needs a non-empty dimension {axis} (input shape {x.shape})")
+    check_output_fits(sizes, x.itemsize, "pad", f"pad={tuple(pad)}")
+    if mode != "constant":
         return np.pad(x, pairs, mode=_NUMPY_MODE[mode])
     return np.pad(x, pairs, mode="constant", constant_values=value)
 

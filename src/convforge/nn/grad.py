@@ -53,7 +53,9 @@ def _shape_tuple(size, name, op):
         raise TypeError(f"{op}: {name} must be a sequence of ints, got {size!r}") from None
     if not all(_canon.is_int(v) and v >= 0 for v in shape):
         raise ValueError(f"{op}: {name} must contain non-negative ints, got {size!r}")
-    return tuple(int(v) for v in shape)
+    shape = tuple(int(v) for v in shape)
+    _canon.check_output_fits(shape, 1, op, f"{name}={shape}")
+    return shape
 
 
 def _validate(op, input_shape, weight_shape, grad_output, stride, padding, dilation, groups, transposed,
