@@ -494,9 +494,6 @@ class SeparableConv(_module_base()):
     def forward(self, input):
         return self.pointwise(self.depthwise(input))
 
-    def backward(self, grad_output):
-        return self.depthwise.backward(self.pointwise.backward(grad_output))
-
 
 _KERAS_CONV = {"Conv1D": 1, "Conv2D": 2, "Conv3D": 3}
 _KERAS_TRANSPOSE = {"Conv1DTranspose": 1, "Conv2DTranspose": 2, "Conv3DTranspose": 3}
