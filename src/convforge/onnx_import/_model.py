@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 
+from convforge import no_grad
 from convforge.nn import Module
 
 from . import _ops
@@ -20,6 +21,11 @@ from ._proto import attributes, to_array
 class OnnxModel(Module):
     """A loaded ONNX graph.  ``forward(*inputs)`` takes the graph inputs in order and returns its output, or a
     tuple when the graph has several.
+
+    The weights load frozen (``requires_grad=False``): an exported graph is for inference.  To fine-tune, call
+    ``model.requires_grad_(True)``; gradients flow through the layers (Conv, ConvTranspose, Gemm, MatMul,
+    BatchNormalization), the element-wise operators, the reshaping ones, pooling with symmetric padding, Resize
+    and Softmax; an operator autograd does not record raises a ``RuntimeError`` naming it.
 
     Attributes:
         input_names, output_names: the graph's input / output names.
@@ -36,6 +42,7 @@ class OnnxModel(Module):
         self._constants = constants
         self.input_names, self.output_names = input_names, output_names
         self.input_shapes, self.opset = input_shapes, opset
+        self.requires_grad_(False)
 
     def forward(self, *inputs):
         if len(inputs) != len(self.input_names):
@@ -54,8 +61,8 @@ class OnnxModel(Module):
     def output_shape(self, input_shape):
         """The output shape for one input of ``input_shape`` (used by :func:`convforge.summary`); found by running
         the graph on zeros."""
-        dtype = np.float32
-        out = self.forward(np.zeros(input_shape, dtype))
+        with no_grad():
+            out = self.forward(np.zeros(input_shape, np.float32))
         return np.shape(out[0] if isinstance(out, tuple) else out)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from convforge import onnx as onnx_ops
 from convforge.convert import from_onnx_padding
+from convforge.nn._ops import pooling as _pooling
 from convforge.nn._ops.normalization import batch_norm
 from convforge.nn._ops.special import erf as _erf
 
@@ -47,7 +48,7 @@ def _div(x, y):
 
 
 def _sigmoid(x):
-    return np.exp(-np.logaddexp(0, -x)).astype(np.result_type(x), copy=False)
+    return (np.tanh(x * np.asarray(0.5, x.dtype)) + 1) * np.asarray(0.5, x.dtype)     # stable, and recorded
 
 
 def _clip(inputs, attrs, opset):
@@ -63,6 +64,15 @@ def _clip(inputs, attrs, opset):
 
 def _hard_sigmoid(x, alpha, beta):
     return np.clip(x * np.asarray(alpha, x.dtype) + np.asarray(beta, x.dtype), 0, 1).astype(x.dtype, copy=False)
+
+
+def _gelu(inputs, attrs, opset):
+    x = inputs[0]
+    if attrs.get("approximate", "none") == "tanh":
+        y = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    else:
+        y = 0.5 * x * (1 + _erf(x / np.sqrt(2)))
+    return (np.asarray(y).astype(np.result_type(x), copy=False),)
 
 
 def _leaky_relu(inputs, attrs, opset):
@@ -99,8 +109,10 @@ def _split(inputs, attrs, opset, n_outputs):
         parts = attrs.get("num_outputs", n_outputs)
         step = -(-x.shape[axis] // parts)
         sizes = [min(step, x.shape[axis] - i * step) for i in range(parts)]
-    bounds = np.cumsum([int(v) for v in np.asarray(sizes).reshape(-1)])[:-1]
-    return tuple(np.split(x, bounds, axis=axis))
+    ends = np.cumsum([int(v) for v in np.asarray(sizes).reshape(-1)])
+    axis = axis % x.ndim
+    return tuple(x[(slice(None),) * axis + (slice(int(end - size), int(end)),)]
+                 for end, size in zip(ends, np.asarray(sizes).reshape(-1)))
 
 
 def _slice(inputs, attrs, opset):
@@ -242,9 +254,21 @@ def _pool_args(x, attrs):
     return kernel, strides, dilations, pairs
 
 
+def _torch_pool(kernel, pairs, dilations, op):
+    """torch's pooling function (recorded for gradients) when the ONNX padding is one it takes, else None."""
+    symmetric = all(lo == hi and lo <= k // 2 for (lo, hi), k in zip(pairs, kernel))
+    if not 1 <= len(kernel) <= 3 or not symmetric or (op == "avg" and any(d != 1 for d in dilations)):
+        return None
+    return getattr(_pooling, f"{op}_pool{len(kernel)}d"), [lo for lo, _ in pairs]
+
+
 def _max_pool(inputs, attrs, opset):
     x = inputs[0]
     kernel, strides, dilations, pairs = _pool_args(x, attrs)
+    recorded = _torch_pool(kernel, pairs, dilations, "max")
+    if recorded is not None and x.dtype.kind == "f":
+        fn, pads = recorded
+        return (fn(x, kernel, strides, pads, dilations, bool(attrs.get("ceil_mode", 0))),)
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     view, _ = _windows(x, kernel, strides, dilations, pairs, attrs.get("ceil_mode", 0), fill)
     return (view.max(axis=tuple(range(-len(kernel), 0))),)
@@ -253,6 +277,10 @@ def _max_pool(inputs, attrs, opset):
 def _average_pool(inputs, attrs, opset):
     x = inputs[0]
     kernel, strides, dilations, pairs = _pool_args(x, attrs)
+    recorded = _torch_pool(kernel, pairs, dilations, "avg")
+    if recorded is not None:
+        fn, pads = recorded
+        return (fn(x, kernel, strides, pads, bool(attrs.get("ceil_mode", 0)), bool(attrs.get("count_include_pad", 0))),)
     axes = tuple(range(-len(kernel), 0))
     view, full = _windows(x, kernel, strides, dilations, pairs, attrs.get("ceil_mode", 0), 0)
     inside = np.ones((1, 1) + x.shape[2:], x.dtype)
@@ -336,7 +364,7 @@ OPS = {
     "Mul": _binary(_same_dtype(np.multiply)), "Add": _binary(_same_dtype(np.add)),
     "Sub": _binary(_same_dtype(np.subtract)), "Div": _binary(_div), "Pow": _binary(_same_dtype(np.power)),
     "MatMul": _binary(np.matmul), "Gemm": _gemm, "Sqrt": _unary(np.sqrt),
-    "Erf": _unary(lambda x: _erf(x).astype(np.result_type(x), copy=False)),
+    "Erf": _unary(lambda x: _erf(x).astype(np.result_type(x), copy=False)), "Gelu": _gelu,
     "MaxPool": _max_pool, "AveragePool": _average_pool, "GlobalAveragePool": _global(np.mean),
     "GlobalMaxPool": _global(np.max), "Flatten": _flatten, "Reshape": _reshape, "Transpose": _transpose,
     "Concat": _concat, "Slice": _slice, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze, "Pad": _pad,

@@ -107,5 +107,5 @@ def resize(inputs, attrs):
             continue
         m = matrix(x.shape[axis], size_out, factor, attrs, length)
         m = m.astype(x.dtype if x.dtype.kind == "f" else np.float64)
-        y = np.moveaxis(np.tensordot(y, m, axes=([axis], [1])), -1, axis)
+        y = np.swapaxes(np.swapaxes(y, axis, -1) @ m.T, axis, -1)
     return y.astype(x.dtype, copy=False) if x.dtype.kind == "f" else np.rint(y).astype(x.dtype)
