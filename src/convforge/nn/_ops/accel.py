@@ -1,32 +1,22 @@
 """Where the ops find their optional Numba kernels (``convforge._kernels.layer_kernels``).
 
-The gate is the engine's: :func:`convforge._algos.numba_kernels` says whether Numba is usable and switched on
-(``convforge.config(numba=...)``, ``CONVFORGE_NUMBA``) for the dtype; only then is the layer-kernel module
-imported (Numba is an optional dependency, hence the import on first use).  None means: use NumPy.
+The gate and the loader are the engine's: :func:`convforge._algos.kernel_module` imports the layer-kernel module
+only when Numba is usable and switched on (``convforge.config(numba=...)``, ``CONVFORGE_NUMBA``) for the dtype,
+and degrades with one warning when Numba is broken.  None means: use NumPy.
 """
 from __future__ import annotations
-
-import importlib
 
 from ... import _algos
 from ..._algos import threads
 
 __all__ = ["layer_kernels", "over_planes"]
 
-_MODULE = []
 _SPLIT_WORK = 1 << 20      # elements; below this one thread is faster than a fork/join
 
 
 def layer_kernels(dtype):
     """The compiled layer kernels for ``dtype`` (float32/float64), or None when the NumPy path must run."""
-    if _algos.numba_kernels(dtype) is None:
-        return None
-    if not _MODULE:
-        try:
-            _MODULE.append(importlib.import_module("convforge._kernels.layer_kernels"))
-        except ImportError:
-            _MODULE.append(None)
-    return _MODULE[0]
+    return _algos.kernel_module("layer_kernels", dtype)
 
 
 def over_planes(planes: int, work: int, run) -> None:

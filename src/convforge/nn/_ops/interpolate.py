@@ -7,10 +7,12 @@ Every mode is separable: along each spatial dim, output cell ``o`` reads one inp
 - output size: ``size``, or ``floor(in * scale_factor)``;
 - the source scale: ``1 / scale_factor`` when a scale factor is given (and ``recompute_scale_factor`` is not
   True), else ``in / out``; with ``align_corners=True``, ``(in - 1) / (out - 1)`` (0 for one output cell);
-- nearest: ``i = min(floor(o * scale), in - 1)`` in float32 arithmetic (PyTorch's ``floorf``), with PyTorch's
-  shortcuts ``i = o`` for equal sizes and ``o // 2`` for exactly doubled sizes; nearest-exact uses ``o + 0.5``;
+- nearest: ``i = min(floor(float32(o * scale)), in - 1)`` (PyTorch's ``floorf`` rounds the product to float32
+  first; ``scale_factor=1.1`` on 2 cells gives cells 0, 0); nearest-exact uses ``o + 0.5``;
 - linear: ``src = scale * o`` (align_corners) or ``max(scale * (o + 0.5) - 0.5, 0)``, ``i0 = min(floor(src),
-  in - 1)``, ``lam = clip(src - i0, 0, 1)``, ``i1 = min(i0 + 1, in - 1)``, in the input's precision.
+  in - 1)``, ``lam = clip(src - i0, 0, 1)``, ``i1 = min(i0 + 1, in - 1)``;
+- index arithmetic in the input's precision (float32 for float32 input, as PyTorch's ``opmath`` type), which
+  decides the cell where ``o * scale`` lands next to an integer.
 
 Forward gathers along one dim at a time; backward applies the adjoint of each dim's ``(out, in)``
 interpolation matrix.
@@ -31,14 +33,17 @@ _LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}
 _NEAREST_MODES = ("nearest", "nearest-exact")
 
 
-def _nearest_plan(i, o, scale, exact):
-    if not exact and o == i:
-        return (np.arange(o),)
-    if not exact and o == 2 * i:
-        return (np.arange(o) // 2,)
-    s = np.float32(1.0 / scale) if scale is not None and scale > 0 else np.float32(i) / np.float32(o)
-    dst = np.arange(o, dtype=np.float32) + (np.float32(0.5) if exact else np.float32(0))
-    return (np.minimum(np.floor(dst * s).astype(np.int64), i - 1),)
+def _source_scale(i, o, scale, ft):
+    """PyTorch's ``compute_scales_value``: ``1 / scale_factor`` if one was given, else ``in / out``."""
+    return ft(1.0 / scale) if scale is not None and scale > 0 else ft(i) / ft(o)
+
+
+def _nearest_plan(i, o, scale, exact, dtype):
+    ft = np.float32 if dtype == np.float32 else np.float64
+    dst = np.arange(o, dtype=ft) + ft(0.5 if exact else 0)
+    # PyTorch: floorf(dst * scale) -- the product in the input's precision, rounded to float32 by floorf
+    source = (dst * _source_scale(i, o, scale, ft)).astype(np.float32)
+    return (np.minimum(np.floor(source).astype(np.int64), i - 1),)
 
 
 def _linear_plan(i, o, scale, align_corners, dtype):
@@ -47,7 +52,7 @@ def _linear_plan(i, o, scale, align_corners, dtype):
         s = ft(i - 1) / ft(o - 1) if o > 1 else ft(0)
         src = s * np.arange(o, dtype=ft)
     else:
-        s = ft(1.0 / scale) if scale is not None and scale > 0 else ft(i) / ft(o)
+        s = _source_scale(i, o, scale, ft)
         src = np.maximum(s * (np.arange(o, dtype=ft) + ft(0.5)) - ft(0.5), ft(0))
     i0 = np.minimum(np.floor(src).astype(np.int64), i - 1)
     lam = np.clip(src - i0, 0, 1).astype(dtype)
@@ -166,7 +171,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise ValueError(f"interpolate: input and output sizes should be greater than 0, but got input "
                          f"{tuple(x.shape[2:])} and output {out}")
     if mode in _NEAREST_MODES:
-        plans = tuple(_nearest_plan(i, o, s, mode == "nearest-exact") for i, o, s in zip(x.shape[2:], out, scales))
+        plans = tuple(_nearest_plan(i, o, s, mode == "nearest-exact", x.dtype) for i, o, s in zip(x.shape[2:], out, scales))
     else:
         plans = tuple(_linear_plan(i, o, s, align_corners, x.dtype) for i, o, s in zip(x.shape[2:], out, scales))
     return InterpolateFn.apply(x, plans)

@@ -76,7 +76,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     if weight is not None and np.shape(weight) != x.shape:
         raise ValueError(f"mse_loss: weights and input must have the same size, got weight {np.shape(weight)} and "
                          f"input {x.shape}")
-    return MSELossFn.apply(array_arg(input), t, weight, reduction)
+    return MSELossFn.apply(array_arg(input), array_arg(target), weight, reduction)
 
 
 def _index_loss(logp, t, w, ignore_index, eps):
