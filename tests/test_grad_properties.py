@@ -46,9 +46,11 @@ def _set_params(m, w, b):
 
 def _module_fd(m, x, rng, **call):
     """Backward of module ``m`` at ``x`` against finite differences in (x, weight, bias)."""
-    y = m(x, **call)
+    tracked = convforge.tensor(x, requires_grad=True)
+    y = m(tracked, **call)
     r = rng.standard_normal(y.shape)
-    gx = m.backward(r)
+    y.backward(r)
+    gx = tracked.grad
     params = [x, np.array(m.weight)] + ([np.array(m.bias)] if m.bias is not None else [])
     grads = [gx, m.weight.grad] + ([m.bias.grad] if m.bias is not None else [])
 
@@ -244,50 +246,42 @@ def test_needs_mask_returns_none():
 def test_no_grad_keeps_nothing_and_backward_explains():
     m = nn.Conv2d(2, 3, 3, padding_mode="reflect", padding=1, dtype=np.float64)
     x = np.ones((1, 2, 5, 5))
-    with pytest.raises(RuntimeError, match=r"Conv2d.backward\(\) needs a saved forward pass: call the module"):
-        m.backward(np.ones((1, 3, 5, 5)))
-    y = m(x)
-    assert m._saved is not None
+    assert m(x).grad_fn is not None                  # the parameters require grad: recorded
     with convforge.no_grad():
-        m(x)
-        assert m._saved is None
+        y = m(x)
+        assert y.grad_fn is None
         with convforge.enable_grad():
-            m(x)
-            assert m._saved is not None
-        m(x)
-    assert m._saved is None
-    with pytest.raises(RuntimeError, match=r"outside `with convforge.no_grad\(\):`"):
-        m.backward(np.ones_like(y))
+            assert m(x).grad_fn is not None
+        assert m(x).grad_fn is None
+    with pytest.raises(RuntimeError, match=r"does not require grad and does not have a grad_fn"):
+        y.backward(np.ones_like(y))
     t = nn.ConvTranspose1d(2, 2, 3)
     with convforge.no_grad():
-        t(np.ones((1, 2, 4), np.float32))
-    with pytest.raises(RuntimeError, match="ConvTranspose1d.backward"):
-        t.backward(np.ones((1, 2, 6), np.float32))
+        out = t(np.ones((1, 2, 4), np.float32))
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        out.backward(np.ones((1, 2, 6), np.float32))
 
 
 def test_backward_accumulates_skips_frozen_params_and_zero_grad():
     m = nn.Conv1d(2, 3, 3, dtype=np.float64)
     x = np.random.default_rng(0).standard_normal((2, 2, 6))
     gy = np.ones((2, 3, 4))
-    m(x)
-    m.backward(gy)
+    m(x).backward(gy)
     first = m.weight.grad.copy()
-    m.backward(gy)
+    m(x).backward(gy)
     assert_close(m.weight.grad, 2 * first)
     m.zero_grad()
     assert m.weight.grad is None and m.bias.grad is None
     m.bias.requires_grad = False
-    m(x)
-    m.backward(gy)
+    m(x).backward(gy)
     assert m.bias.grad is None and m.weight.grad is not None
 
 
 def test_wrong_grad_output_shape_names_both_shapes():
     m = nn.Conv2d(2, 4, 3, stride=2, dtype=np.float64)
-    m(np.ones((1, 2, 9, 9)))
-    with pytest.raises(ValueError, match=r"grad_output has shape \(1, 4, 3, 4\), but the forward output has shape "
-                                         r"\(1, 4, 4, 4\)"):
-        m.backward(np.ones((1, 4, 3, 4)))
+    with pytest.raises(RuntimeError, match=r"grad_output\[0\] has a shape of \(1, 4, 3, 4\) and output\[0\] has a "
+                                           r"shape of \(1, 4, 4, 4\)"):
+        m(np.ones((1, 2, 9, 9))).backward(np.ones((1, 4, 3, 4)))
     with pytest.raises(ValueError, match=r"conv2d_input: grad_output has shape \(1, 5, 4, 4\), but the forward "
                                          r"output has shape \(1, 4, 4, 4\)"):
         G.conv2d_input((1, 2, 9, 9), np.ones((4, 2, 3, 3)), np.ones((1, 5, 4, 4)), stride=2)
