@@ -255,7 +255,7 @@ def parse_values(text: str) -> List[float]:
     try:
         tree = ast.parse(text, mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        raise SpecError(f"cannot read numbers from {_short(text)}; give them as 1,2,3 or range(16)") from None
+        raise SpecError(f"cannot read numbers from {shorten(text)}; give them as 1,2,3 or range(16)") from None
     if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name) and tree.func.id == "range" \
             and not tree.keywords and 1 <= len(tree.args) <= 3:
         try:
@@ -273,17 +273,19 @@ def parse_values(text: str) -> List[float]:
     try:
         value = ast.literal_eval(tree)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        raise SpecError(f"cannot read numbers from {_short(text)}; give them as 1,2,3 or range(16)") from None
+        raise SpecError(f"cannot read numbers from {shorten(text)}; give them as 1,2,3 or range(16)") from None
     try:
         flat = _flatten(value)
     except RecursionError:
-        raise SpecError(f"cannot read numbers from {_short(text)}: nested too deeply") from None
+        raise SpecError(f"cannot read numbers from {shorten(text)}: nested too deeply") from None
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat):
-        raise SpecError(f"cannot read numbers from {_short(text)}; give them as 1,2,3 or range(16)")
+        raise SpecError(f"cannot read numbers from {shorten(text)}; give them as 1,2,3 or range(16)")
     return flat
 
 
-def _short(text: str, limit: int = 60) -> str:
+def shorten(text: str, limit: int = 60) -> str:
+    """``repr(text)``, cut in the middle when long, so that an error message stays one readable line."""
+    text = str(text)
     return repr(text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 4:]} ({len(text)} chars)")
 
 

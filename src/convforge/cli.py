@@ -24,6 +24,8 @@ import re
 import sys
 from typing import List, Optional, Sequence
 
+from ._spec import SpecError, parse_layer, parse_values, shorten
+
 EXAMPLES = """\
 examples:
   convforge shape "Conv2d(8, 14, (3, 2), stride=(2, 1))" --input 5,8,10,5
@@ -53,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
 def _ints(text: str, what: str) -> tuple:
     parts = [v for v in re.split(r"[,x\s]+", text.strip().strip("()[]")) if v != ""]
     if not parts or not all(re.fullmatch(r"\d{1,18}", v) for v in parts):
-        raise UsageError(f"{what} must be comma-separated integers, each >= 0, like 1,3,32,32, got {_shown(text)}")
+        raise UsageError(f"{what} must be comma-separated integers, each >= 0, like 1,3,32,32, got {shorten(text)}")
     return tuple(int(v) for v in parts)
 
 
@@ -61,7 +63,7 @@ def _position(text: str) -> tuple:
     parts = [v.strip() for v in text.strip().strip("()[]").split(",") if v.strip()]
     if not all(re.fullmatch(r"-?\d{1,18}", v) for v in parts):
         raise UsageError(f"--at must be comma-separated integers like 0 or 1,2 (negative counts from the end), "
-                         f"got {_shown(text)}")
+                         f"got {shorten(text)}")
     return tuple(int(v) for v in parts)
 
 
@@ -146,7 +148,6 @@ def _split_model_file(spec: str):
 
 def _load_model(spec: str, initialise: bool = True):
     """A layer spec (parsed, never evaluated) or ``path/to/model.py[:NAME]`` (imported and run: user code)."""
-    from ._spec import SpecError, parse_layer
     target = _split_model_file(spec)
     if target is None:
         try:
@@ -155,10 +156,10 @@ def _load_model(spec: str, initialise: bool = True):
             raise UsageError(str(e)) from None
     path, attr = target
     if not path.endswith(".py"):
-        raise UsageError(f"model file {_shown(path)} is not a Python source file: give path/to/model.py:NAME "
+        raise UsageError(f"model file {shorten(path)} is not a Python source file: give path/to/model.py:NAME "
                          f"(a .py file, which convforge imports and runs) or a layer spec like Conv2d(3, 8, 3)")
     if not _MODEL_ATTR.match(attr):
-        raise UsageError(f"{_shown(attr)} is not a name: give path/to/model.py:NAME with NAME a function, class "
+        raise UsageError(f"{shorten(attr)} is not a name: give path/to/model.py:NAME with NAME a function, class "
                          f"or Module defined at the top level of that file")
     if not os.path.isfile(path):
         raise UsageError(f"model file {path!r} does not exist")
@@ -203,12 +204,6 @@ def _model_from(module, path: str, attr: str):
     if not isinstance(obj, Module):
         raise Failure(f"{path}:{attr}() returned {type(obj).__name__}, not a convforge.nn.Module")
     return obj
-
-
-def _shown(text: str, limit: int = 60) -> str:
-    """``repr(text)``, shortened in the middle when long (error messages stay one readable line)."""
-    text = str(text)
-    return repr(text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 4:]} ({len(text)} chars)")
 
 
 def _one_line(e: BaseException) -> str:
@@ -264,7 +259,6 @@ def cmd_summary(args) -> int:
 
 
 def _values(text, what):
-    from ._spec import SpecError, parse_values
     try:
         return parse_values(text)
     except SpecError as e:

@@ -6,6 +6,8 @@ import re
 import sys
 from typing import Optional, Sequence
 
+from .._spec import shorten
+
 GIF_DEFAULT_FRAMES = 64
 
 USAGE_EXAMPLES = """examples:
@@ -43,8 +45,7 @@ def _parser() -> argparse.ArgumentParser:
 def _ints(text: str, what: str):
     parts = [v.strip() for v in text.replace("x", ",").split(",") if v.strip()]
     if not parts or not all(re.fullmatch(r"-?\d{1,18}", v) for v in parts):
-        shown = text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
-        raise ValueError(f"{what} must be comma-separated integers such as 1,1,5,5, got {shown!r}")
+        raise ValueError(f"{what} must be comma-separated integers such as 1,1,5,5, got {shorten(text)}")
     return tuple(int(v) for v in parts)
 
 
