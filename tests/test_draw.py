@@ -370,3 +370,7 @@ def test_gif_default_is_proportionate(tmp_path, capsys):
         assert (extent[2] - extent[0]) * (extent[3] - extent[1]) < full[0] * full[1]
     # one shared palette and frame deltas: ~8.5 KB a frame here (a palette per full frame took ~37 KB)
     assert out.stat().st_size < 15_000 * 50
+    # a long GIF asked for explicitly is announced (frames, time, size) before it starts
+    from convforge.draw._cli import _gif_channels
+    assert _gif_channels(nn.Conv2d(4, 4, 3, groups=4, padding=1), (1, 4, 5, 5), None, "all") == "all"
+    assert "note: 100 frames: about 7 s and 1 MB" in capsys.readouterr().err

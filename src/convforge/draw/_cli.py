@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 from .._spec import shorten
 
 GIF_DEFAULT_FRAMES = 64
+GIF_SECONDS_PER_FRAME, GIF_KB_PER_FRAME = 0.07, 10   # measured on small layers: for the note before a long GIF
 
 USAGE_EXAMPLES = """examples:
   convforge draw "Conv2d(1, 1, 3, stride=2, padding=1)" --input 1,1,5,5 --out conv.svg
@@ -49,18 +50,27 @@ def _ints(text: str, what: str):
     return tuple(int(v) for v in parts)
 
 
-def _gif_channels(layer, shape, view):
-    """The default channels of a GIF: the first of each group, unless that makes more than GIF_DEFAULT_FRAMES
-    frames; then channel 0 only, with a note on stderr (a GIF costs about 0.07 s and 10 KB per frame)."""
+def _gif_channels(layer, shape, view, channels):
+    """The channels a GIF animates, said on stderr before a long one starts.
+
+    By default the first channel of each group, unless that makes more than GIF_DEFAULT_FRAMES frames: then
+    output channel 0 only.  A GIF costs about 0.07 s and 10 KB a frame (one palette, changed rectangles only).
+    """
     from . import frames
-    every_group = len(frames(layer, shape, view=view, channels="groups"))
-    if every_group <= GIF_DEFAULT_FRAMES:
-        return "groups"
-    one = len(frames(layer, shape, view=view, channels=[0]))
-    print(f"convforge draw: note: the first channel of every group makes {every_group} frames; drawing output "
-          f"channel 0 only ({one} frames). Pass --channels groups for all {every_group}, or --channels C,...",
-          file=sys.stderr)
-    return [0]
+    count = lambda chosen: len(frames(layer, shape, view=view, channels=chosen))
+    if channels is None:
+        every_group = count("groups")
+        if every_group <= GIF_DEFAULT_FRAMES:
+            return "groups"
+        print(f"convforge draw: note: the first channel of every group makes {every_group} frames; drawing output "
+              f"channel 0 only ({count([0])} frames). Pass --channels groups for all {every_group}, or "
+              f"--channels C,...", file=sys.stderr)
+        return [0]
+    n = count(channels)
+    if n > GIF_DEFAULT_FRAMES:
+        print(f"convforge draw: note: {n} frames: about {max(1, round(n * GIF_SECONDS_PER_FRAME))} s and "
+              f"{max(1, round(n * GIF_KB_PER_FRAME / 1024))} MB", file=sys.stderr)
+    return channels
 
 
 def _frame(text: Optional[str]):
@@ -88,8 +98,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         kw = dict(values=args.values, seed=args.seed, view=args.view)
         if args.out.lower().endswith(".gif"):
             kw["ms_per_frame"] = args.ms
-            if channels is None:
-                channels = _gif_channels(layer, shape, args.view)
+            channels = _gif_channels(layer, shape, args.view, channels)
         kw["channels"] = "groups" if channels is None else channels
         path = draw(layer, shape, args.out, frame=frame, **kw)
     except (ValueError, TypeError, ImportError) as exc:
