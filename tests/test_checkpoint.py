@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import collections
 import io
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -237,3 +240,10 @@ def test_npz_and_npy(tmp_path):
         assert_same(convforge.load(buffer.getvalue()), arrays)
     np.save(tmp_path / "x.npy", arrays["a"])
     assert_same(convforge.load(tmp_path / "x.npy"), arrays["a"])
+
+
+def test_deploy_example_runs_with_numpy_alone():
+    script = Path(__file__).resolve().parent.parent / "examples" / "deploy.py"
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
+    assert "1. safetensors round trip, same outputs: True" in out.stdout
+    assert "conv + relu outputs match: True" in out.stdout

@@ -289,6 +289,28 @@ def test_onnx_node_cases(node_cases, op_type):
             actual = actual if isinstance(actual, tuple) else (actual,)
             for a, e in zip(actual, expected):
                 a = np.asarray(a)
-                assert a.shape == e.shape and a.dtype == e.dtype, f"{case.name}: {a.dtype}{a.shape} vs {e.dtype}{e.shape}"
+                assert a.shape == e.shape and a.dtype == e.dtype, \
+                    f"{case.name}: {a.dtype}{a.shape} vs {e.dtype}{e.shape}"
                 np.testing.assert_allclose(a, e, rtol=max(case.rtol, 1e-5), atol=max(case.atol, 1e-6),
                                            err_msg=case.name)
+
+
+def test_fine_tuning_gradients_match_torch():
+    torch_model = UNet("bilinear", False)
+    data, xs = export(torch_model, (1, 2, 12, 12))
+    model = load_model(data)
+    assert all(not p.requires_grad for p in model.parameters())          # loaded frozen
+    model.requires_grad_(True)
+    y = model(xs[0])
+    (y * y).sum().backward()
+    x = torch.from_numpy(xs[0])
+    (torch_model(x) ** 2).sum().backward()
+    matched = 0
+    for p in model.parameters():
+        twins = [q for q in torch_model.parameters() if tuple(q.shape) == p.shape
+                 and np.array_equal(q.detach().numpy(), np.asarray(p))]
+        assert len(twins) == 1
+        expected = twins[0].grad.numpy()
+        np.testing.assert_allclose(p.grad, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+        matched += 1
+    assert matched == len(list(torch_model.parameters()))
