@@ -12,6 +12,8 @@ from convforge.onnx import load_model
 from conftest import requires_torch, torch
 
 onnx = pytest.importorskip("onnx")
+if torch is not None:
+    from _torchvision_ref import efficientnet, mobilenetv2, mobilenetv3, resnet
 ort = pytest.importorskip("onnxruntime")
 pytestmark = requires_torch()
 nn = torch.nn if torch is not None else None
@@ -314,3 +316,24 @@ def test_fine_tuning_gradients_match_torch():
         np.testing.assert_allclose(p.grad, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
         matched += 1
     assert matched == len(list(torch_model.parameters()))
+
+
+def torchvision_model(name):
+    return {"resnet18": resnet.resnet18, "resnet50": resnet.resnet50, "mobilenet_v2": mobilenetv2.mobilenet_v2,
+            "mobilenet_v3_small": mobilenetv3.mobilenet_v3_small,
+            "mobilenet_v3_large": mobilenetv3.mobilenet_v3_large,
+            "efficientnet_b0": efficientnet.efficientnet_b0}[name](num_classes=10)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small"])
+def test_torchvision_architectures_match_onnxruntime(name):
+    data, xs = export(torchvision_model(name), (1, 3, 64, 64))
+    assert_matches_onnxruntime(data, xs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0"])
+@pytest.mark.parametrize("opset", [13, 18])
+def test_torchvision_architectures_match_onnxruntime_slow(name, opset):
+    data, xs = export(torchvision_model(name), (2, 3, 96, 96), opset=opset, fold=opset == 13)
+    assert_matches_onnxruntime(data, xs)
