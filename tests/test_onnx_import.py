@@ -13,7 +13,7 @@ from conftest import requires_torch, torch
 
 onnx = pytest.importorskip("onnx")
 if torch is not None:
-    from _torchvision_ref import efficientnet, mobilenetv2, mobilenetv3, resnet
+    from _torchvision_ref import efficientnet, mobilenetv2, mobilenetv3, resnet as tv_resnet
 ort = pytest.importorskip("onnxruntime")
 pytestmark = requires_torch()
 nn = torch.nn if torch is not None else None
@@ -319,7 +319,7 @@ def test_fine_tuning_gradients_match_torch():
 
 
 def torchvision_model(name):
-    return {"resnet18": resnet.resnet18, "resnet50": resnet.resnet50, "mobilenet_v2": mobilenetv2.mobilenet_v2,
+    return {"resnet18": tv_resnet.resnet18, "resnet50": tv_resnet.resnet50, "mobilenet_v2": mobilenetv2.mobilenet_v2,
             "mobilenet_v3_small": mobilenetv3.mobilenet_v3_small,
             "mobilenet_v3_large": mobilenetv3.mobilenet_v3_large,
             "efficientnet_b0": efficientnet.efficientnet_b0}[name](num_classes=10)
