@@ -68,8 +68,9 @@ def test_memory_and_time_follow_the_work(op, xs, ws, kw):
     assert_close(gw, gw_ref)
 
 
-HUGE = st.one_of(st.integers(1, 4), st.integers(10 ** 3, 10 ** 12))
-HUGE_INT32 = st.one_of(st.integers(1, 4), st.integers(10 ** 3, 10 ** 8))   # torch's transposed backward: int32
+# torch (the oracle) computes some sizes in int32: keep strides and extents below 2**31 here (larger values are
+# tested without torch in test_absurd_arguments_*)
+HUGE = st.one_of(st.integers(1, 4), st.integers(10 ** 3, 5 * 10 ** 8))
 
 
 @st.composite
@@ -88,7 +89,7 @@ def conv_dim(draw):
 @st.composite
 def transpose_dim(draw):
     """(input, kernel, stride, padding, dilation) of one transposed dim with 1 to 4 outputs."""
-    i, k, s, d = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(HUGE_INT32), draw(HUGE_INT32)
+    i, k, s, d = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(HUGE), draw(HUGE)
     full = (i - 1) * s + (k - 1) * d + 1
     o = draw(st.integers(1, 4).filter(lambda v: v <= full and (full - v) % 2 == 0))
     return i, k, s, (full - o) // 2, d
@@ -103,13 +104,17 @@ def _dims(draw_dims):
 @given(dims=st.integers(1, 2).flatmap(lambda n: st.lists(conv_dim(), min_size=n, max_size=n)),
        groups=st.sampled_from([1, 2]), data=st.data())
 def test_huge_arguments_conv_match_torch(dims, groups, data):
+    _check_with_torch(f"conv{len(dims)}d", (2, 2 // groups), dims, groups, data)
+
+
+def _check_with_torch(op, weight_channels, dims, groups, data):
+    """Forward, input and weight gradient of ``op`` on random float64 data equal torch's."""
     i, k, s, p, d = _dims(dims)
     rng = np.random.default_rng(data.draw(st.integers(0, 99)))
     x = rng.standard_normal((2, 2) + i)
-    w = rng.standard_normal((2, 2 // groups) + k)
+    w = rng.standard_normal(weight_channels + k)
     kw = dict(stride=s, padding=p, dilation=d, groups=groups)
-    op = f"conv{len(i)}d"
-    y = F.conv(x, w, **kw)
+    y = getattr(F, op)(x, w, **kw)
     assert_close(y, getattr(torch.nn.functional, op)(to_torch(x), to_torch(w), **kw).numpy())
     gy = rng.standard_normal(y.shape)
     gx_ref, gw_ref = torch_grads(op, x, w, gy, **kw)
@@ -122,18 +127,7 @@ def test_huge_arguments_conv_match_torch(dims, groups, data):
 @given(dims=st.integers(1, 2).flatmap(lambda n: st.lists(transpose_dim(), min_size=n, max_size=n)),
        groups=st.sampled_from([1, 2]), data=st.data())
 def test_huge_arguments_transposed_match_torch(dims, groups, data):
-    i, k, s, p, d = _dims(dims)
-    rng = np.random.default_rng(data.draw(st.integers(0, 99)))
-    x = rng.standard_normal((2, 2) + i)
-    w = rng.standard_normal((2, 4 // groups) + k)
-    kw = dict(stride=s, padding=p, dilation=d, groups=groups)
-    op = f"conv_transpose{len(i)}d"
-    y = getattr(F, op)(x, w, **kw)
-    assert_close(y, getattr(torch.nn.functional, op)(to_torch(x), to_torch(w), **kw).numpy())
-    gy = rng.standard_normal(y.shape)
-    gx_ref, gw_ref = torch_grads(op, x, w, gy, **kw)
-    assert_close(getattr(G, op + "_input")(x.shape, w, gy, **kw), gx_ref)
-    assert_close(getattr(G, op + "_weight")(x, w.shape, gy, **kw), gw_ref)
+    _check_with_torch(f"conv_transpose{len(dims)}d", (2, 4 // groups), dims, groups, data)
 
 
 def assert_same_non_finite(actual, expected, what=""):

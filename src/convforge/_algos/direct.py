@@ -70,27 +70,11 @@ def conv_taps(x, w, stride, padding, dilation, groups, out_sizes, y=None):
     work however large the padding, stride or dilation; the NumPy path of ``direct``."""
     n, c = x.shape[:2]
     o_ch, cg = w.shape[:2]
-    g, og = groups, o_ch // groups
-    kernel = w.shape[2:]
     if y is None:
         y = np.zeros((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
-    wg = w.reshape((g, og, cg) + tuple(kernel))                        # (G, Og, Cg, *K)
-    yv = y.reshape((n, g, og) + tuple(out_sizes))
-    lo = [p for p, _ in padding]
+    wg = w.reshape((groups, o_ch // groups, cg) + tuple(w.shape[2:]))  # (G, Og, Cg, *K)
     per_sample = (c + 2 * o_ch) * math.prod(out_sizes) * x.itemsize    # gathered cells, product, its reshape
-    for a, z in _batch_tiles(n, per_sample, _config.workspace_limit(y.nbytes)):
-        for tap in _taps(kernel):
-            window = tap_window(tap, x.shape[2:], out_sizes, stride, dilation, lo)
-            if window is None:
-                continue
-            at, cells = window
-            xs = x[(slice(a, z), slice(None)) + cells]
-            sizes = xs.shape[2:]
-            xs = xs.reshape(z - a, g, cg, math.prod(sizes))              # copy: (n, G, Cg, P)
-            wt = wg[(slice(None),) * 3 + tap]                             # (G, Og, Cg)
-            part = wt * xs if cg == 1 else np.matmul(wt, xs)              # (n, G, Og, P)
-            yv[(slice(a, z), slice(None), slice(None)) + at] += part.reshape((z - a, g, og) + sizes)
-            del xs, part
+    _add_taps(x, wg, y, stride, padding, dilation, True, per_sample)
     return y
 
 
@@ -99,26 +83,37 @@ def conv_transpose_taps(x, w, stride, padding, groups, dilation, out_sizes):
     uncropped buffer): ``y[:, :, cells] += W[:, :, tap]^T @ x[:, :, at]``."""
     n, c = x.shape[:2]
     og = w.shape[1]
-    g, cg = groups, c // groups
-    kernel = w.shape[2:]
-    y = np.zeros((n, g * og) + tuple(out_sizes), dtype=x.dtype)
-    wg = w.reshape((g, cg, og) + tuple(kernel)).swapaxes(1, 2)        # (G, Og, Cg, *K)
-    yv = y.reshape((n, g, og) + tuple(out_sizes))
+    y = np.zeros((n, groups * og) + tuple(out_sizes), dtype=x.dtype)
+    wg = w.reshape((groups, c // groups, og) + tuple(w.shape[2:])).swapaxes(1, 2)   # (G, Og, Cg, *K)
+    per_sample = (c + 2 * groups * og) * math.prod(x.shape[2:]) * x.itemsize
+    _add_taps(x, wg, y, stride, padding, dilation, False, per_sample)
+    return y
+
+
+def _add_taps(x, wg, y, stride, padding, dilation, x_is_read, per_sample):
+    """``y[:, :, y_cells] += wg[:, :, :, tap] @ x[:, :, x_cells]`` for every tap, over the cells where the tap
+    meets both: a convolution when ``x`` is the side read (``y`` the moving outputs), a transposed one when
+    ``x`` moves (``y`` the side written)."""
+    n, c = x.shape[:2]
+    g, og, cg = wg.shape[:3]
+    kernel = wg.shape[3:]
+    yv = y.reshape((n, g, og) + y.shape[2:])
+    other, moving = (x.shape[2:], y.shape[2:]) if x_is_read else (y.shape[2:], x.shape[2:])
     lo = [p for p, _ in padding]
-    per_sample = (c + 2 * g * og) * math.prod(x.shape[2:]) * x.itemsize
     for a, z in _batch_tiles(n, per_sample, _config.workspace_limit(y.nbytes)):
         for tap in _taps(kernel):
-            window = tap_window(tap, out_sizes, x.shape[2:], stride, dilation, lo)
+            window = tap_window(tap, other, moving, stride, dilation, lo)
             if window is None:
                 continue
-            at, cells = window
-            xs = x[(slice(a, z), slice(None)) + at]
+            x_at, y_at = window[::-1] if x_is_read else window
+            xs = x[(slice(a, z), slice(None)) + x_at]
             sizes = xs.shape[2:]
             xs = xs.reshape(z - a, g, cg, math.prod(sizes))              # copy: (n, G, Cg, P)
-            part = np.matmul(wg[(slice(None),) * 3 + tap], xs)           # (n, G, Og, P)
-            yv[(slice(a, z), slice(None), slice(None)) + cells] += part.reshape((z - a, g, og) + sizes)
+            wt = wg[(slice(None),) * 3 + tap]                             # (G, Og, Cg)
+            part = wt * xs if cg == 1 else np.matmul(wt, xs)              # (n, G, Og, P)
+            target = yv[(slice(a, z), slice(None), slice(None)) + y_at]
+            np.add(target, part.reshape(target.shape), out=target)      # (no setitem: it copies the slice)
             del xs, part
-    return y
 
 
 def weight_grad_taps(x, gy, kernel, stride, padding, dilation, groups):
