@@ -17,6 +17,11 @@ convolution, ``col2im`` (one product, then a scatter-add over kernel taps).  The
 
 Workspace is bounded: every algorithm works in tiles so that its extra memory stays below
 :func:`convforge.config` ``workspace_limit`` (default max(64 MiB, output size)); see docs/PERFORMANCE.md.
+
+Memory and time follow the work, not the arguments: before an algorithm runs, each call is cut down to the cells
+where input, kernel taps and output meet (:func:`reduce_problem`, pure integer arithmetic), so a padding,
+stride or dilation of 10**9 never materialises padding no output reads nor an uncropped transposed buffer;
+when even the cut-down hull is mostly padding the taps are applied one by one (``_algos.direct.conv_taps``).
 """
 from __future__ import annotations
 

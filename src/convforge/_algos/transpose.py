@@ -3,7 +3,8 @@
     cols (n, G, Og*K, Pin) = W^T (G, Og*K, Cg) @ x (n, G, Cg, Pin)
     y[..., i*s + t*d] += cols[..., t, i]          (every tap t; then cropped by the padding)
 
-The batch is tiled so ``cols`` and the scatter buffer stay in cache and under the workspace bound.  With Numba
+The batch is tiled so ``cols`` and the scatter buffer stay in cache and under the workspace bound; a sample
+whose columns alone exceed the bound is split into blocks of output channels times bands of input rows.  With Numba
 the scatter is one compiled kernel; without it, one strided NumPy add per tap.
 """
 from __future__ import annotations
