@@ -218,7 +218,7 @@ def test_shape_only_layers_keep_repr_type_and_counts():
     assert repr(seq) == repr(parse_layer("Sequential(Conv2d(3, 8, 3), ReLU(), Flatten(), Linear(8, 2))"))
 
 
-def test_model_files_say_they_run_code_and_call_only_their_own_definitions(tmp_path):
+def test_model_files_say_they_run_code_and_call_only_their_own_definitions(tmp_path, capsys):
     r = run("summary", "--help")
     assert "RUNS that" in " ".join(r.stdout.split()) and "only use files you trust" in " ".join(r.stdout.split())
     marker = tmp_path / "called"
@@ -242,11 +242,12 @@ def test_model_files_say_they_run_code_and_call_only_their_own_definitions(tmp_p
                           ("ReLU", "is imported from convforge.nn"), ("join", "is imported from"),
                           ("getcwd", "defines no 'getcwd'"), ("nn", "neither a convforge.nn.Module"),
                           ("os.getcwd", "is not a name")):
-        r = run("shape", f"{model}:{name}", "--input", "1,1,5,5")
-        assert r.returncode == 2 and message in r.stderr and len(r.stderr.splitlines()) == 1, (name, r.stderr)
+        code, _, err = call(capsys, "shape", f"{model}:{name}", "--input", "1,1,5,5")
+        assert code == 2 and message in err and len(err.splitlines()) == 1, (name, err)
+    sys.modules.pop("helpers", None)   # imported by model.py in this process
     assert not marker.exists()
-    r = run("shape", f"{model}:Net", "--input", "1,1,5,5")          # a class defined in the file: built
-    assert r.returncode == 0 and r.stdout.strip() == "[1, 1, 5, 5] -> [1, 2, 3, 3]", r.stderr
+    code, out, err = call(capsys, "shape", f"{model}:Net", "--input", "1,1,5,5")   # defined in the file: built
+    assert code == 0 and out.strip() == "[1, 1, 5, 5] -> [1, 2, 3, 3]", err
     (tmp_path / "model.txt").write_text("print('never run')\n")
-    r = run("shape", f"{tmp_path / 'model.txt'}:build", "--input", "1,1,5,5")
-    assert r.returncode == 2 and "is not a Python source file" in r.stderr and "never run" not in r.stdout
+    code, out, err = call(capsys, "shape", f"{tmp_path / 'model.txt'}:build", "--input", "1,1,5,5")
+    assert code == 2 and "is not a Python source file" in err and "never run" not in out
