@@ -15,7 +15,8 @@ def pad(input, pad, mode: str = "constant", value: float = 0.0):
     Args:
         input: array of any rank.
         pad: ``(left_last, right_last, left_second_last, right_second_last, ...)`` as in ``torch.nn.functional.pad``.
-            Negative values crop (all modes).
+            Negative values crop (all modes); with ``'replicate'`` every output cell ``p`` copies input cell
+            ``clamp(p - lo, 0, size - 1)`` as in torch, so a crop past the input still copies its edge.
         mode: ``'constant'`` (fill with ``value``), ``'reflect'`` (mirror without repeating the edge; pad < size),
             ``'replicate'`` (repeat the edge), ``'circular'`` (wrap around; pad <= size).
 
