@@ -337,3 +337,19 @@ def test_torchvision_architectures_match_onnxruntime(name):
 def test_torchvision_architectures_match_onnxruntime_slow(name, opset):
     data, xs = export(torchvision_model(name), (2, 3, 96, 96), opset=opset, fold=opset == 13)
     assert_matches_onnxruntime(data, xs)
+
+
+def test_sizes_written_in_the_file_cannot_exhaust_memory():
+    h = onnx.helper
+    shape = onnx.numpy_helper.from_array(np.array([10 ** 6, 10 ** 6], np.int64), "s")
+    graph = h.make_graph([h.make_node("ConstantOfShape", ["s"], ["y"], name="big")], "g", [],
+                         [h.make_tensor_value_info("y", 1, None)], initializer=[shape])
+    with pytest.raises(ValueError, match=r"node 'big' \(ConstantOfShape.*1000000000000 elements"):
+        load_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]).SerializeToString())
+    sizes = onnx.numpy_helper.from_array(np.array([1, 1, 10 ** 5, 10 ** 5], np.int64), "sizes")
+    graph = h.make_graph([h.make_node("Resize", ["x", "", "", "sizes"], ["y"], name="up")], "g",
+                         [h.make_tensor_value_info("x", 1, [1, 1, 2, 2])], [h.make_tensor_value_info("y", 1, None)],
+                         initializer=[sizes])
+    model = load_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]).SerializeToString())
+    with pytest.raises(ValueError, match="Resize would create an array of shape"):
+        model(np.zeros((1, 1, 2, 2), np.float32))

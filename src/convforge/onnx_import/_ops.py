@@ -14,6 +14,7 @@ from convforge.nn._ops import pooling as _pooling
 from convforge.nn._ops.normalization import batch_norm
 from convforge.nn._ops.special import erf as _erf
 
+from ._limits import check_size
 from ._resize import resize
 
 
@@ -156,6 +157,7 @@ def _pad(inputs, attrs, opset):
     crop = tuple(slice(-lo if lo < 0 else None, hi if hi < 0 else None) for lo, hi in widths)
     x = x[crop]
     grow = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+    check_size([n + lo + hi for n, (lo, hi) in zip(x.shape, grow)], "Pad")
     if mode == "constant":
         value = inputs[2] if len(inputs) > 2 and inputs[2] is not None else attrs.get("value", 0)
         return (np.pad(x, grow, mode="constant", constant_values=np.asarray(value).reshape(-1)[0]
@@ -210,7 +212,8 @@ def _constant(inputs, attrs, opset):
 
 def _constant_of_shape(inputs, attrs, opset):
     value = attrs.get("value", np.zeros(1, np.float32))
-    return (np.full([int(v) for v in np.asarray(inputs[0]).reshape(-1)], value.reshape(-1)[0], value.dtype),)
+    shape = check_size(np.asarray(inputs[0]).reshape(-1), "ConstantOfShape")
+    return (np.full(shape, value.reshape(-1)[0], value.dtype),)
 
 
 def _gemm(inputs, attrs, opset):
@@ -335,11 +338,15 @@ def _where(inputs, attrs, opset):
 
 def _expand(inputs, attrs, opset):
     shape = [int(v) for v in np.asarray(inputs[1]).reshape(-1)]
+    check_size(np.broadcast_shapes(np.shape(inputs[0]), tuple(shape)), "Expand")
     return (inputs[0] * np.ones(shape, inputs[0].dtype),)
 
 
 def _range(inputs, attrs, opset):
     start, limit, delta = (np.asarray(v).reshape(()) for v in inputs)
+    if delta == 0:
+        raise ValueError("Range with delta 0")
+    check_size([max(int(np.ceil((float(limit) - float(start)) / float(delta))), 0)], "Range")
     return (np.arange(start, limit, delta).astype(start.dtype),)
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._limits import check_size
+
 
 def _source(x, size_in, size_out, length, scale, mode):
     # align_corners divides by the real-valued resized length (input * scale when scales are given), as the ONNX
@@ -101,6 +103,10 @@ def resize(inputs, attrs):
         lengths = [x.shape[a] * f for a, f in zip(axes, factors)]
     else:
         raise ValueError("Resize needs scales or sizes")
+    shape = list(x.shape)
+    for axis, size in zip(axes, out_sizes):
+        shape[axis] = size
+    check_size(shape, "Resize")
     y = x
     for axis, size_out, factor, length in zip(axes, out_sizes, factors, lengths):
         if size_out == x.shape[axis] and factor == 1:
