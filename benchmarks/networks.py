@@ -34,7 +34,6 @@ import io  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -88,7 +87,6 @@ class Contenders:
     """One network in every form, sharing torch's random weights."""
 
     def __init__(self, name, use_ort):
-        import torch
         self.tv = torch_model(name)
         state = {k: v.numpy() for k, v in self.tv.state_dict().items()}
         self.cf = getattr(convforge.models, name)().eval()
@@ -208,7 +206,8 @@ def cold_starts(name, net, libraries):
 COLUMNS = [("network", "name", "<18"), ("batch", "batch", "5d"), ("cf ms", "cf_ms", "9.1f"),
            ("cf opt ms", "opt_ms", "9.1f"), ("torch ms", "torch_ms", "9.1f"), ("ort ms", "ort_ms", "8.1f"),
            ("eager/torch", "eager_vs_torch", "11.2f"), ("opt/torch", "opt_vs_torch", "9.2f"),
-           ("opt/ort", "opt_vs_ort", "7.2f"), ("cf MiB", "cf_peak_mib", "7.0f"), ("max rel err", "max_rel_err", "11.1e")]
+           ("opt/ort", "opt_vs_ort", "7.2f"), ("cf MiB", "cf_peak_mib", "7.0f"),
+           ("max rel err", "max_rel_err", "11.1e")]
 COLD_COLUMNS = [("network", "name", "<18")] + [
     (f"{lib} {what}", f"cold_{lib}_{key}", spec) for lib in ("convforge", "torch", "onnxruntime")
     for what, key, spec in (("s", "s", "6.2f"), ("MiB", "rss_mib", "6.0f"))]

@@ -163,12 +163,39 @@ def test_init_check_catches_a_wrong_scheme():
     assert "constant" in _init_mismatches({"w": normal["w"], "b": np.ones(3)}, normal)[0]
 
 
-def test_resnet_zero_init_residual_and_dilation_match_torchvision():
-    for kwargs in ({"zero_init_residual": True}, {"replace_stride_with_dilation": [False, True, True]}):
-        cf, tv = _pair("resnet50", num_classes=5, **kwargs)
-        tv_state = {k: v.numpy() for k, v in tv.state_dict().items()}
-        assert _init_mismatches(cf.state_dict(), tv_state) == []
-        _assert_outputs_equal(f"resnet50 {kwargs}", cf.double(), tv.double(), (1, 3, 48, 48))
+VARIANTS = [  # (network, torchvision keyword arguments, input shape): the builders' options beyond the defaults
+    ("resnet50", {"zero_init_residual": True}, (1, 3, 48, 48)),
+    ("resnet50", {"replace_stride_with_dilation": [False, True, True]}, (1, 3, 48, 48)),
+    ("mobilenet_v2", {"width_mult": 0.5, "dropout": 0.3}, (1, 3, 40, 40)),
+    ("mobilenet_v3_large", {"reduced_tail": True, "dilated": True, "width_mult": 0.75}, (1, 3, 48, 48)),
+    ("mobilenet_v3_small", {"reduced_tail": True}, (1, 3, 40, 40)),
+    ("convnext_tiny", {"layer_scale": 0.5, "stochastic_depth_prob": 0.3}, (1, 3, 32, 32)),
+    ("efficientnet_b0", {"stochastic_depth_prob": 0.5, "dropout": 0.1}, (1, 3, 40, 40)),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, shape", VARIANTS, ids=[f"{n}-{'-'.join(k)}" for n, k, _ in VARIANTS])
+def test_builder_options_match_torchvision(name, kwargs, shape):
+    cf, tv = _pair(name, num_classes=5, **kwargs)
+    assert repr(cf) == repr(tv)
+    assert _init_mismatches(cf.state_dict(), {k: v.numpy() for k, v in tv.state_dict().items()}) == []
+    _assert_outputs_equal(f"{name} {kwargs}", cf.double(), tv.double(), shape)
+
+
+@pytest.mark.parametrize("name", ["resnet18"])
+def test_training_mode_forward_and_running_statistics_match_torchvision(name):
+    """In train mode BatchNorm uses the batch statistics and updates its running ones, as torch's does."""
+    cf, tv = _pair(name, num_classes=4)
+    cf.double().train()
+    tv.double().train()
+    cf.load_state_dict(_perturbed_state(tv), strict=True)
+    x = np.random.default_rng(3).standard_normal((3, 3, 4, 24, 24) if name == "r3d_18" else (3, 3, 40, 40))
+    y = cf(x)
+    expected = tv(to_torch(x)).detach().numpy()
+    assert_close(np.asarray(y), expected)
+    for key, value in tv.state_dict().items():
+        if "running" in key:
+            assert_close(cf.state_dict()[key], value.numpy(), what=key)
 
 
 def test_weights_argument_is_refused_with_the_fix():
@@ -191,14 +218,36 @@ def test_basic_block_rejects_resnext_arguments():
         models.resnet18(groups=32, width_per_group=4)
 
 
-class _Marked(np.ndarray):
-    """A subclass standing in for a tracked tensor: forward must not fall back to plain-ndarray-only tricks."""
-
-
-@pytest.mark.parametrize("name", ["resnet18"])
-def test_forward_accepts_an_ndarray_subclass(name):
-    cf = _builder(name)(num_classes=3).eval()
-    x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "convnext_tiny"])
+def test_forward_on_a_tracked_tensor_records_the_graph(name):
+    """convforge.tensor input (an ndarray subclass): the same values, and the forward is differentiable."""
+    cf, tv = _pair(name, num_classes=3)
+    cf.load_state_dict(_perturbed_state(tv), strict=True)
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
     with convforge.no_grad():
-        expected = cf(x)
-        assert_close(np.asarray(cf(x.view(_Marked))), expected)
+        expected = np.asarray(cf(x))
+    y = cf(convforge.tensor(x, requires_grad=True))
+    assert isinstance(y, np.ndarray) and type(y) is not np.ndarray
+    assert_close(np.asarray(y), expected)
+    y.sum().backward()
+    assert all(p.grad is not None for p in cf.parameters())
+
+
+def test_classify_example_matches_torch_with_a_torch_checkpoint(tmp_path):
+    """examples/classify.py reads a checkpoint written by torch.save and gives torch's probabilities."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).parents[1] / "examples" / "classify.py"
+    spec = importlib.util.spec_from_file_location("classify_example", path)
+    classify = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(classify)
+    _, tv = _pair("mobilenet_v3_small")
+    _perturbed_state(tv)
+    torch.save(tv.state_dict(), tmp_path / "m.pth")
+    probs = classify.main(["--model", "mobilenet_v3_small", "--weights", str(tmp_path / "m.pth"), "--size", "64",
+                           "--runs", "1"])
+    image = (classify.generated_image(64) - classify.IMAGENET_MEAN) / classify.IMAGENET_STD
+    with torch.no_grad():
+        expected = torch.softmax(tv(to_torch(image[None])), 1).numpy()[0]
+    np.testing.assert_allclose(probs, expected, rtol=1e-4, atol=1e-6)
+    assert np.argsort(probs)[-5:].tolist() == np.argsort(expected)[-5:].tolist()

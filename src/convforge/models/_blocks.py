@@ -65,7 +65,7 @@ class Conv2dNormActivation(nn.Sequential):
         >>> block
         Conv2dNormActivation(
           (0): Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)
-          (1): BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)
+          (1): BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
           (2): ReLU(inplace=True)
         )
         >>> block(np.zeros((1, 3, 9, 9), np.float32)).shape
@@ -155,10 +155,11 @@ class Permute(nn.Module):
         return x.transpose(self.dims)
 
 
-def init_conv_fan_out(model: nn.Module, nonlinearity: str = "relu",
-                      conv_types=(nn.Conv2d,), norm_types=(nn.BatchNorm2d,)) -> None:
+def init_conv_fan_out(model: nn.Module, nonlinearity: str = "relu", conv_types=(nn.Conv2d,),
+                      norm_types=(nn.BatchNorm2d,), linear_std: Optional[float] = None) -> None:
     """torchvision's convolutional init: every conv weight ``kaiming_normal_(mode='fan_out')``, its bias zero;
-    every norm layer weight one and bias zero. (Linear layers differ per family and are left to the caller.)"""
+    every norm layer weight one and bias zero; with ``linear_std``, every Linear weight ``N(0, linear_std)`` and
+    its bias zero (otherwise Linear layers keep their default init)."""
     for m in model.modules():
         if isinstance(m, conv_types):
             init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity=nonlinearity)
@@ -166,6 +167,9 @@ def init_conv_fan_out(model: nn.Module, nonlinearity: str = "relu",
                 init.zeros_(m.bias)
         elif isinstance(m, norm_types):
             init.ones_(m.weight)
+            init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear) and linear_std is not None:
+            init.normal_(m.weight, 0, linear_std)
             init.zeros_(m.bias)
 
 

@@ -15,8 +15,8 @@ from typing import Any, Callable, List, Optional, Sequence
 import numpy as np
 
 from .. import nn
-from ..nn import functional as F
-from ._blocks import Conv2dNormActivation, Permute, init, reject_weights
+from ..nn import functional as F, init
+from ._blocks import Conv2dNormActivation, Permute, reject_weights
 
 __all__ = ["ConvNeXt", "CNBlock", "CNBlockConfig", "LayerNorm2d", "convnext_tiny"]
 

@@ -16,7 +16,8 @@ from functools import partial
 from typing import Callable, List, Optional, Sequence
 
 from .. import nn
-from ._blocks import Conv2dNormActivation, SqueezeExcitation, init, init_conv_fan_out, make_divisible, reject_weights
+from ..nn import init
+from ._blocks import Conv2dNormActivation, SqueezeExcitation, init_conv_fan_out, make_divisible, reject_weights
 
 __all__ = ["EfficientNet", "MBConv", "MBConvConfig", "efficientnet_b0"]
 

@@ -13,7 +13,7 @@ from typing import Callable, List, Optional
 
 from .. import nn
 from ..nn import functional as F
-from ._blocks import Conv2dNormActivation, init, init_conv_fan_out, make_divisible, reject_weights
+from ._blocks import Conv2dNormActivation, init_conv_fan_out, make_divisible, reject_weights
 
 __all__ = ["MobileNetV2", "InvertedResidual", "mobilenet_v2"]
 
@@ -117,11 +117,7 @@ class MobileNetV2(nn.Module):
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
 
-        init_conv_fan_out(self, "leaky_relu")
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                init.normal_(m.weight, 0, 0.01)
-                init.zeros_(m.bias)
+        init_conv_fan_out(self, "leaky_relu", linear_std=0.01)
 
     def forward(self, x):
         x = F.adaptive_avg_pool2d(self.features(x), (1, 1))

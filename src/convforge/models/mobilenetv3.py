@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from .. import nn
-from ._blocks import (Conv2dNormActivation, SqueezeExcitation, init, init_conv_fan_out, make_divisible,
+from ._blocks import (Conv2dNormActivation, SqueezeExcitation, init_conv_fan_out, make_divisible,
                       reject_weights)
 
 __all__ = ["MobileNetV3", "InvertedResidual", "InvertedResidualConfig", "mobilenet_v3_small",
@@ -120,11 +120,7 @@ class MobileNetV3(nn.Module):
             nn.Linear(last_channel, num_classes),
         )
 
-        init_conv_fan_out(self, "leaky_relu")
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                init.normal_(m.weight, 0, 0.01)
-                init.zeros_(m.bias)
+        init_conv_fan_out(self, "leaky_relu", linear_std=0.01)
 
     def forward(self, x):
         x = self.avgpool(self.features(x))

@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Callable, List, Optional, Type, Union
 
 from .. import nn
-from ._blocks import init, init_conv_fan_out, reject_weights
+from ..nn import init
+from ._blocks import init_conv_fan_out, reject_weights
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50", "resnext50_32x4d"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Dict, List, Union
 
 from .. import nn
-from ._blocks import init, init_conv_fan_out, reject_weights
+from ._blocks import init_conv_fan_out, reject_weights
 
 __all__ = ["VGG", "make_layers", "cfgs", "vgg16"]
 
@@ -65,11 +65,7 @@ class VGG(nn.Module):
             nn.Linear(4096, num_classes),
         )
         if init_weights:
-            init_conv_fan_out(self, "relu")
-            for m in self.modules():
-                if isinstance(m, nn.Linear):
-                    init.normal_(m.weight, 0, 0.01)
-                    init.zeros_(m.bias)
+            init_conv_fan_out(self, "relu", linear_std=0.01)
 
     def forward(self, x):
         x = self.avgpool(self.features(x))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable, List, Optional, Sequence, Tuple, Type
 
 from .. import nn
-from ._blocks import init, init_conv_fan_out, reject_weights
+from ._blocks import init_conv_fan_out, reject_weights
 
 __all__ = ["VideoResNet", "BasicBlock", "BasicStem", "Conv3DSimple", "r3d_18"]
 
@@ -89,11 +89,7 @@ class VideoResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
         self.fc = nn.Linear(512 * block.expansion, num_classes)
 
-        init_conv_fan_out(self, "relu", conv_types=(nn.Conv3d,), norm_types=(nn.BatchNorm3d,))
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                init.normal_(m.weight, 0, 0.01)
-                init.zeros_(m.bias)
+        init_conv_fan_out(self, "relu", conv_types=(nn.Conv3d,), norm_types=(nn.BatchNorm3d,), linear_std=0.01)
 
     def _make_layer(self, block, conv_builder, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
         downsample = None
