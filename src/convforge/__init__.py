@@ -19,7 +19,7 @@ from .io import UnsafeCheckpointError, load, save
 
 __version__ = "0.1.0"
 
-_LAZY_SUBMODULES = ("tf", "onnx", "convert", "draw")   # TF / ONNX semantics; they never import tensorflow or onnx
+_LAZY_SUBMODULES = ("tf", "onnx", "convert", "draw", "models")   # loaded on first use (tf/onnx never import TF or onnx)
 
 
 def __getattr__(name):

@@ -104,6 +104,9 @@ class Hardswish(_Inplace):
     def forward(self, input):
         return ops.hardswish(input, self.inplace)
 
+    def extra_repr(self) -> str:
+        return ""                    # PyTorch's Hardswish shows no arguments, even with inplace=True
+
 
 class Hardsigmoid(_Inplace):
     """``relu6(x + 3) / 6``, as ``torch.nn.Hardsigmoid`` (MobileNetV3's squeeze-excitation gate).
