@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .module import Module
+from ._ops.common import array_arg
 from ._ops.normalization import batch_norm
 from .parameter import Parameter
 
@@ -78,7 +79,7 @@ class _BatchNorm(Module):
             raise TypeError(f"{name} expects a floating-point input, got dtype {x.dtype}")
 
     def forward(self, input):
-        x = np.asarray(input)
+        x = array_arg(input)
         self._check_input(x)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
@@ -111,7 +112,7 @@ class BatchNorm1d(_BatchNorm):
         >>> bn = BatchNorm1d(3)
         >>> bn
         BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
-        >>> bn(np.arange(12, dtype=np.float32).reshape(4, 3)).mean(axis=0).round(6).tolist()
+        >>> (bn(np.arange(12, dtype=np.float32).reshape(4, 3)).mean(axis=0).round(6) + 0.0).tolist()
         [0.0, 0.0, 0.0]
     """
     _allowed_ndims = (2, 3)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from ... import _algos
 from ..._algos import threads
 
-__all__ = ["layer_kernels", "over_planes"]
+__all__ = ["layer_kernels", "over_planes", "elementwise", "chunked"]
 
 _SPLIT_WORK = 1 << 20      # elements; below this one thread is faster than a fork/join
+_CHUNK = 1 << 14           # elements per NumPy pass in chunked(): the passes over one chunk stay in cache
 
 
 def layer_kernels(dtype):
@@ -27,3 +28,23 @@ def over_planes(planes: int, work: int, run) -> None:
         run(0, planes)
         return
     threads.run_parts([lambda a=a, b=b: run(a, b) for a, b in threads.even_parts(planes, workers)])
+
+
+def elementwise(kernel, x, out, *args) -> None:
+    """``kernel(x_flat, out_flat, *args)`` over contiguous ``x`` and ``out`` (the same shape; may be one array),
+    split into contiguous chunks over the engine's threads when large."""
+    xf, of = x.reshape(-1), out.reshape(-1)
+    over_planes(xf.size, xf.size, lambda a, b: kernel(xf[a:b], of[a:b], *args))
+
+
+def chunked(fn, x, out) -> None:
+    """``fn(x_chunk, out_chunk)`` over cache-sized pieces of contiguous ``x`` and ``out``, split over the engine's
+    threads when large: a chain of NumPy passes (vectorised ``exp``, ...) then reads memory once."""
+    xf, of = x.reshape(-1), out.reshape(-1)
+
+    def run(a, b):
+        for start in range(a, b, _CHUNK):
+            stop = min(b, start + _CHUNK)
+            fn(xf[start:stop], of[start:stop])
+
+    over_planes(xf.size, xf.size, run)

@@ -12,13 +12,57 @@ import warnings
 
 import numpy as np
 
-from .accel import layer_kernels
+from .accel import chunked, elementwise, layer_kernels
 from .common import array_arg, float_input, inplace_target
 from ...autograd import Function
 from .special import normal_cdf, normal_pdf
 
 __all__ = ["relu", "relu6", "leaky_relu", "silu", "gelu", "hardswish", "hardsigmoid", "sigmoid", "softmax",
            "log_softmax"]
+
+
+def _compute(kernel_name, numpy_fn, x, inplace=False, *args):
+    """``f(x)`` by the Numba kernel ``kernel_name`` (if any; contiguous input) or by ``numpy_fn``, in ``x``'s
+    dtype; written into ``x`` itself for ``inplace``."""
+    out = inplace_target(x, inplace)
+    kernels = layer_kernels(x.dtype) if kernel_name else None
+    if kernels is not None and x.flags.c_contiguous and (out is None or out is x):
+        out = np.empty_like(x) if out is None else out
+        elementwise(getattr(kernels, kernel_name), x, out, *args)
+        return out
+    y = numpy_fn(x, *args).astype(x.dtype, copy=False)
+    if out is None:
+        return y
+    out[...] = y
+    return out
+
+
+def _by_chunks(fn, x, inplace=False):
+    """``f(x)`` as a chain of NumPy passes ``fn(x_chunk, out_chunk)`` over cache-sized chunks (see
+    ``accel.chunked``); ``fn`` must allow ``out_chunk`` to be ``x_chunk`` (in-place)."""
+    src = np.ascontiguousarray(x)
+    out = inplace_target(x, inplace)
+    dst = out if out is not None and out is src else np.empty_like(src)
+    with np.errstate(over="ignore"):                      # exp(-x) overflows to inf: 1 / (1 + inf) = 0, exact
+        chunked(fn, src, dst)
+    if out is not None and out is not dst:
+        out[...] = dst
+        return out
+    return dst
+
+
+def _sigmoid_chunk(x, y):
+    t = np.negative(x)
+    np.exp(t, out=t)
+    t += 1
+    np.reciprocal(t, out=y)
+
+
+def _silu_chunk(x, y):
+    t = np.negative(x)
+    np.exp(t, out=t)
+    t += 1
+    np.divide(x, t, out=y)
 
 
 def _masked(grad, mask):
@@ -40,7 +84,7 @@ def _kept_input(ctx, x, inplace):
 class ReLUFn(Function):
     @staticmethod
     def forward(ctx, x, inplace=False):
-        y = np.maximum(x, 0, out=inplace_target(x, inplace))
+        y = _compute("relu", lambda v: np.maximum(v, 0), x, inplace)
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(y > 0)
         return y
@@ -53,7 +97,7 @@ class ReLUFn(Function):
 class ReLU6Fn(Function):
     @staticmethod
     def forward(ctx, x, inplace=False):
-        y = np.clip(x, 0, 6, out=inplace_target(x, inplace))
+        y = _compute("relu6", lambda v: np.clip(v, 0, 6), x, inplace)
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward((y > 0) & (y < 6))
         return y
@@ -70,8 +114,7 @@ class LeakyReLUFn(Function):
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(positive)
         ctx.negative_slope = negative_slope
-        y = np.where(positive, x, x * negative_slope).astype(x.dtype, copy=False)
-        return _write(x, y) if inplace else y
+        return _compute(None, lambda v: np.where(positive, v, v * negative_slope), x, inplace)
 
     @staticmethod
     def backward(ctx, grad):
@@ -79,26 +122,11 @@ class LeakyReLUFn(Function):
         return np.where(positive, grad, grad * ctx.negative_slope).astype(grad.dtype, copy=False), None, None
 
 
-def _write(x, y):
-    out = inplace_target(x, True)
-    if out is None:
-        return np.asarray(y, dtype=x.dtype)
-    out[...] = y
-    return out
-
-
 class SiLUFn(Function):
     @staticmethod
     def forward(ctx, x, inplace=False):
         _kept_input(ctx, x, inplace)
-        kernels = layer_kernels(x.dtype)
-        if kernels is not None:
-            y = inplace_target(x, inplace)
-            y = np.empty_like(x) if y is None else y
-            kernels.silu(x.reshape(-1), y.reshape(-1))
-            return y
-        y = x * stable_sigmoid(x)
-        return _write(x, y) if inplace else y
+        return _by_chunks(_silu_chunk, x, inplace)
 
     @staticmethod
     def backward(ctx, grad):
@@ -111,21 +139,21 @@ _TANH_BETA = math.sqrt(2 / math.pi)
 _TANH_KAPPA = 0.044715
 
 
+def _gelu_numpy(x, tanh_approximation):
+    if tanh_approximation:
+        return 0.5 * x * (1 + np.tanh(_TANH_BETA * (x + _TANH_KAPPA * x * x * x)))
+    return x * normal_cdf(x)
+
+
 class GELUFn(Function):
     @staticmethod
     def forward(ctx, x, approximate="none"):
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(x)
         ctx.approximate = approximate
-        kernels = layer_kernels(x.dtype)
-        if kernels is not None:
-            y = np.empty_like(x)
-            kernels.gelu(np.ascontiguousarray(x).reshape(-1), y.reshape(-1), approximate == "tanh")
-            return y
-        if approximate == "tanh":
-            inner = _TANH_BETA * (x + _TANH_KAPPA * x * x * x)
-            return (0.5 * x * (1 + np.tanh(inner))).astype(x.dtype, copy=False)
-        return (x * normal_cdf(x)).astype(x.dtype, copy=False)
+        if approximate == "none" and x.dtype == np.float32:
+            return _compute("gelu_float32", lambda v: _gelu_numpy(v, False), x)
+        return _compute("gelu", _gelu_numpy, x, False, approximate == "tanh")
 
     @staticmethod
     def backward(ctx, grad):
@@ -143,8 +171,7 @@ class HardswishFn(Function):
     @staticmethod
     def forward(ctx, x, inplace=False):
         _kept_input(ctx, x, inplace)
-        y = x * np.clip(x + 3, 0, 6) / 6
-        return _write(x, y) if inplace else y.astype(x.dtype, copy=False)
+        return _compute("hardswish", lambda v: v * np.clip(v + 3, 0, 6) / 6, x, inplace)
 
     @staticmethod
     def backward(ctx, grad):
@@ -161,8 +188,7 @@ class HardsigmoidFn(Function):
     def forward(ctx, x, inplace=False):
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward((x > -3) & (x < 3))
-        y = np.clip(x + 3, 0, 6) / 6
-        return _write(x, y) if inplace else y.astype(x.dtype, copy=False)
+        return _compute("hardsigmoid", lambda v: np.clip(v + 3, 0, 6) / 6, x, inplace)
 
     @staticmethod
     def backward(ctx, grad):
@@ -173,7 +199,7 @@ class HardsigmoidFn(Function):
 class SigmoidFn(Function):
     @staticmethod
     def forward(ctx, x):
-        y = stable_sigmoid(x)
+        y = _by_chunks(_sigmoid_chunk, x)
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(y)
         return y

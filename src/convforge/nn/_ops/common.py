@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import _api
+from ... import _api, _backend
 
 __all__ = ["array_arg", "float_input", "batched", "inplace_target", "reduction_name", "apply_along_spatial"]
 
@@ -19,13 +19,13 @@ def float_input(x, op: str) -> np.ndarray:
 
 def array_arg(value):
     """``value`` itself when it is an ndarray (subclasses such as Parameter keep their identity: autograd needs
-    it), else ``np.asarray(value)``."""
-    return value if isinstance(value, np.ndarray) else np.asarray(value)
+    it) or an array of another backend (a Dask array stays lazy), else ``np.asarray(value)``."""
+    return value if isinstance(value, np.ndarray) or _backend.backend_for((value,)) else np.asarray(value)
 
 
 def batched(x, n_spatial: int, op: str):
     """``(C, *S)`` or ``(N, C, *S)`` -> ``(N, C, *S)`` and whether a batch axis was added (the conv rule)."""
-    return _api._batch(np.asarray(x), n_spatial, op)
+    return _api._batch(array_arg(x), n_spatial, op)
 
 
 def inplace_target(x, inplace: bool):

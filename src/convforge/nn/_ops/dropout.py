@@ -55,7 +55,7 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False)
         ([0.0, 2.0], [1.0, 1.0])
     """
     p = check_probability(p, "dropout")
-    x = np.asarray(input)
+    x = array_arg(input)
     if not training or p == 0:
         return input
     return MaskFn.apply(array_arg(input), _keep_mask(x.shape, 1 - p, x.dtype),
