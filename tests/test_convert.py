@@ -22,6 +22,7 @@ RNG = np.random.default_rng(7)
 
 
 def _close(a, b, tol=1e-10):
+    a, b = np.asarray(a), np.asarray(b)
     assert a.shape == b.shape, (a.shape, b.shape)
     np.testing.assert_allclose(a, b, rtol=tol, atol=tol * max(1.0, float(np.abs(b).max(initial=0))))
 

@@ -60,7 +60,7 @@ class UnrecordedOperation:
     @staticmethod
     def backward(ctx, *grad_outputs):
         raise RuntimeError(f"a gradient reached an array that NumPy derived from a tensor that requires grad through "
-                           f"an operation autograd does not record (made at {ctx.where}); its gradient would be "
+                           f"an operation autograd does not record ({ctx.where}); its gradient would be "
                            f"wrong. Use recorded operations there, or detach() to cut the graph on purpose")
 
 

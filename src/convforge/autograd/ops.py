@@ -16,7 +16,7 @@ import numpy as np
 
 from .._grad_mode import is_grad_enabled as _grad_enabled
 from .function import Function
-from .tensor import FUNCTION_RULES, UFUNC_RULES, UNTRACKED_FUNCTIONS, UNTRACKED_UFUNCS, Tensor
+from .tensor import FUNCTION_RULES, UFUNC_RULES, UNTRACKED_FUNCTIONS, UNTRACKED_UFUNCS, Tensor, unrecorded_result
 
 
 def _conj(a):
@@ -550,8 +550,7 @@ def _guard(name):
 
     def method(self, *args, **kwargs):
         if self.requires_grad and _grad_enabled():
-            raise RuntimeError(f"Tensor.{name}() on a tensor that requires grad is not recorded by autograd, so its "
-                               f"gradient would be wrong; detach() first or use recorded operations")
+            return unrecorded_result(base(np.ndarray.view(self, np.ndarray), *args, **kwargs), f"Tensor.{name}()")
         return base(self, *args, **kwargs)
     method.__name__ = name
     return method

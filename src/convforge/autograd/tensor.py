@@ -43,7 +43,7 @@ class Tensor(np.ndarray):
         # grad gets a node that refuses a gradient, naming where it was made: never a silently dropped path.
         if getattr(obj, "requires_grad", False) and _grad_mode.is_grad_enabled():
             caller = sys._getframe(1)
-            self.grad_fn = unrecorded_node(f"{caller.f_code.co_filename}:{caller.f_lineno}")
+            self.grad_fn = unrecorded_node(f"made at {caller.f_code.co_filename}:{caller.f_lineno}")
             self.requires_grad = True
 
     def __deepcopy__(self, memo):
@@ -150,9 +150,8 @@ class Tensor(np.ndarray):
                 rule = UFUNC_RULES.get((ufunc, method))
                 if rule is None:
                     name = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
-                    raise RuntimeError(f"np.{name} on a tensor that requires grad is not recorded by autograd, so "
-                                       f"its gradient would be wrong; detach() the input or express it with "
-                                       f"recorded operations")
+                    result = getattr(ufunc, method)(*[_plain(a) for a in inputs], **kwargs)
+                    return unrecorded_result(result, f"np.{name}")
                 return rule(*inputs, **kwargs)
         raw_inputs = [_plain(a) for a in inputs]
         if out is not None:
@@ -166,12 +165,26 @@ class Tensor(np.ndarray):
         rule = FUNCTION_RULES.get(func)
         if rule is not None:
             return rule(*args, **kwargs)
-        if func not in UNTRACKED_FUNCTIONS and _grad_mode.is_grad_enabled() and _any_requires_grad(args, kwargs):
-            raise RuntimeError(f"np.{func.__name__} on a tensor that requires grad is not recorded by autograd, so "
-                               f"its gradient would be wrong; detach() the input or use a recorded operation")
         result = func._implementation(*_plain_tree(args), **_plain_tree(kwargs)) \
             if hasattr(func, "_implementation") else super().__array_function__(func, types, args, kwargs)
+        if func not in UNTRACKED_FUNCTIONS and _grad_mode.is_grad_enabled() and _any_requires_grad(args, kwargs):
+            return unrecorded_result(result, f"np.{func.__name__}")
         return _as_plain_tensor(result)
+
+
+def unrecorded_result(result, name: str):
+    """The result of an operation autograd does not record, computed on the plain values.  Floating results keep
+    ``requires_grad`` with a node that raises, naming ``name``, if a backward pass ever reaches it: inference code
+    may use any NumPy operation, and a gradient through one that is not recorded is an error, never wrong."""
+    if isinstance(result, tuple):
+        return tuple(unrecorded_result(r, name) for r in result)
+    if isinstance(result, np.generic):   # a scalar would carry no node: its gradient would silently be lost
+        result = np.asarray(result)
+    result = _as_plain_tensor(result)
+    if isinstance(result, Tensor) and result.dtype.kind in "fc":
+        result.grad_fn = unrecorded_node(name)
+        result.requires_grad = True
+    return result
 
 
 def _plain(a):
