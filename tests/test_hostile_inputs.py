@@ -153,15 +153,15 @@ def test_non_finite_values_as_torch(algorithm, xs, ws, kw, where, value, numba):
     """One inf / NaN in the input or the weight gives torch's NaN / inf pattern under every algorithm, forward
     and both gradients (Winograd's transforms used to turn one inf into 256 NaN).
 
-    A non-finite weight times the zero padding is left out: torch itself disagrees there (float64 and dense
-    float32 kernels give ``inf * 0 = NaN``, its float32 depthwise kernel skips the padding and gives inf), so
-    weights are tested on layers without padding."""
+    A non-finite weight meets the zero padding as in torch's float64 kernels (``inf * 0 = NaN``); torch's float32
+    kernels disagree among themselves there (dense ones give NaN, the depthwise one skips the padding), so
+    weights are tested in float64 (Winograd, float32 only, on layers without padding)."""
     if algorithm == "implicit" and not numba:
         pytest.skip("the implicit kernels need Numba")
-    if where == "weight":
+    dtype = np.float64 if where == "weight" and algorithm != "winograd" else np.float32
+    if where == "weight" and algorithm == "winograd":
         kw = dict(kw, padding=0)
     rng = np.random.default_rng(0)
-    dtype = np.float32
     x = _with_non_finite(xs, where == "input", value, rng, dtype)
     w = _with_non_finite(ws, where == "weight", value, rng, dtype)
     gy = rng.standard_normal(F.conv2d(np.zeros_like(x), w, **kw).shape).astype(dtype)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .. import _config
-from .._engine import _batch_tiles, pad_zeros, tap_window
+from .._engine import _batch_tiles, all_finite, pad_zeros, tap_window
 from . import as_3d, numba_kernels, triple
 
 
@@ -24,7 +24,7 @@ def direct(x, w, stride, padding, dilation, groups, out_sizes):
     nd = len(kernel)
     kernels = numba_kernels(x.dtype) if len(w.shape) <= 5 else None    # kernels cover 1 to 3 spatial dims
     if kernels is not None and o_ch == groups == c and all(s == 1 for s in stride) and \
-            tuple(out_sizes) == tuple(x.shape[2:]):
+            tuple(out_sizes) == tuple(x.shape[2:]) and all_finite(w):
         return _same_size_depthwise(x, w, padding, dilation, groups, out_sizes)
     y = np.zeros((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
     if kernels is None:
@@ -56,6 +56,10 @@ def _same_size_depthwise(x, w, padding, dilation, groups, out_sizes):
 
 
 def _direct_numpy(x, w, stride, padding, dilation, groups, out_sizes, y):
+    """The taps read only input cells; a non-finite weight must also meet the zero padding (``inf * 0 = NaN``,
+    as every padded algorithm and torch's float64 kernels give), so then the input is padded first."""
+    if any(lo or hi for lo, hi in padding) and not all_finite(w):
+        x, padding = pad_zeros(x, padding), ((0, 0),) * len(padding)
     conv_taps(x, w, stride, padding, dilation, groups, out_sizes, y)
     return y
 
