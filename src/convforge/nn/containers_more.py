@@ -9,7 +9,6 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 
-from .module import Module
 from .module import Module, _addindent
 
 __all__ = ["Identity", "ModuleList", "ModuleDict"]

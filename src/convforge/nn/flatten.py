@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ._ops.common import array_arg
 from .module import Module
 
