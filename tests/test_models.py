@@ -36,23 +36,17 @@ PUBLISHED_PARAMS = {
     "mobilenet_v3_large": 5_483_032, "efficientnet_b0": 5_288_548, "convnext_tiny": 28_589_128,
     "r3d_18": 33_371_472,
 }
-SMALL_INPUT = {"r3d_18": (1, 3, 4, 32, 32)}           # everything else: (1, 3, 64, 64)
-FULL_INPUT = {"r3d_18": (1, 3, 16, 112, 112)}         # everything else: (1, 3, 224, 224)
+SMALL_INPUT = {"r3d_18": (1, 3, 4, 32, 32)}           # images: 64 x 64
+FULL_INPUT = {"r3d_18": (1, 3, 16, 112, 112)}         # images: (2, 3, 224, 224)
 ZOO = list(PUBLISHED_PARAMS)
 HEAVY_FLOAT64 = {"vgg16"}                             # 1.1 GB of float64 weights per copy: slow tier only
-
-
-def _builder(name):
-    if not hasattr(models, name):
-        pytest.skip(f"convforge.models.{name} not available yet")
-    return getattr(models, name)
 
 
 def _pair(name, **kwargs):
     """(convforge model, torchvision model), each freshly initialised by its own library, both in eval mode."""
     convforge.manual_seed(0)
     torch.manual_seed(0)
-    return _builder(name)(**kwargs).eval(), TORCHVISION[name](**kwargs).eval()
+    return getattr(models, name)(**kwargs).eval(), TORCHVISION[name](**kwargs).eval()
 
 
 def _perturbed_state(tv_model, seed=0):
@@ -121,8 +115,17 @@ def test_float64_output_equals_torchvision(name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ZOO)
-def test_full_size_float64_output_equals_torchvision(name):
-    _assert_float64_outputs_equal(name, FULL_INPUT.get(name, (2, 3, 224, 224)))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_full_size_output_equals_torchvision(name, dtype):
+    cf, tv = _pair(name, num_classes=10)
+    if dtype == np.float64:
+        cf, tv = cf.double(), tv.double()
+    _assert_outputs_equal(name, cf, tv, FULL_INPUT.get(name, (2, 3, 224, 224)))
+
+
+def test_zoo_is_reachable_from_the_package():
+    assert convforge.models.resnet18 is models.resnet18
+    assert sorted(n for n in models.__all__ if n[0].islower()) == sorted(ZOO)
 
 
 def _init_mismatches(cf_state, tv_state):
