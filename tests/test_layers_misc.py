@@ -143,6 +143,17 @@ def test_no_grad_records_nothing(make, shape):
     assert y.grad_fn is None and not y.requires_grad
 
 
+def test_inplace_on_a_leaf_that_requires_grad_is_refused_like_torch():
+    leaf = convforge.tensor(np.ones(3), requires_grad=True)
+    for m in (nn.ReLU(inplace=True), nn.Hardswish(inplace=True), nn.Dropout(inplace=True)):
+        with pytest.raises(RuntimeError, match=r"leaf tensor that requires grad is being used in an in-place"):
+            m(leaf)
+    np.testing.assert_array_equal(leaf, 1.0)                          # untouched
+    y = nn.ReLU(inplace=True)(leaf * -1.0)                            # a non-leaf is fine
+    y.sum().backward()
+    np.testing.assert_array_equal(leaf.grad, 0.0)
+
+
 def test_layer_input_errors():
     with pytest.raises(TypeError, match=r"relu expects a floating-point input, got dtype int64"):
         nn.ReLU()(np.arange(3))

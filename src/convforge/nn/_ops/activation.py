@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from .accel import chunked, elementwise, layer_kernels
-from .common import array_arg, float_input, inplace_target
+from .common import array_arg, checked_inplace, float_input, inplace_target
 from ...autograd import Function
 from .special import normal_cdf, normal_pdf
 
@@ -266,7 +266,7 @@ def relu(input, inplace: bool = False):
         >>> relu(np.array([-1.0, 0.0, 2.0])).tolist()
         [0.0, 0.0, 2.0]
     """
-    return ReLUFn.apply(float_input(input, "relu"), bool(inplace))
+    return ReLUFn.apply(float_input(input, "relu"), checked_inplace(input, inplace, "relu"))
 
 
 def relu6(input, inplace: bool = False):
@@ -277,7 +277,7 @@ def relu6(input, inplace: bool = False):
         >>> relu6(np.array([-1.0, 3.0, 7.0])).tolist()
         [0.0, 3.0, 6.0]
     """
-    return ReLU6Fn.apply(float_input(input, "relu6"), bool(inplace))
+    return ReLU6Fn.apply(float_input(input, "relu6"), checked_inplace(input, inplace, "relu6"))
 
 
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
@@ -288,7 +288,8 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
         >>> leaky_relu(np.array([-2.0, 3.0]), 0.1).tolist()
         [-0.2, 3.0]
     """
-    return LeakyReLUFn.apply(float_input(input, "leaky_relu"), negative_slope, bool(inplace))
+    return LeakyReLUFn.apply(float_input(input, "leaky_relu"), negative_slope,
+                             checked_inplace(input, inplace, "leaky_relu"))
 
 
 def silu(input, inplace: bool = False):
@@ -299,7 +300,7 @@ def silu(input, inplace: bool = False):
         >>> silu(np.array([1.0])).round(6).tolist()
         [0.731059]
     """
-    return SiLUFn.apply(float_input(input, "silu"), bool(inplace))
+    return SiLUFn.apply(float_input(input, "silu"), checked_inplace(input, inplace, "silu"))
 
 
 def gelu(input, approximate: str = "none"):
@@ -324,7 +325,7 @@ def hardswish(input, inplace: bool = False):
         >>> hardswish(np.array([-4.0, 1.0, 4.0])).tolist()
         [-0.0, 0.6666666666666666, 4.0]
     """
-    return HardswishFn.apply(float_input(input, "hardswish"), bool(inplace))
+    return HardswishFn.apply(float_input(input, "hardswish"), checked_inplace(input, inplace, "hardswish"))
 
 
 def hardsigmoid(input, inplace: bool = False):
@@ -335,7 +336,7 @@ def hardsigmoid(input, inplace: bool = False):
         >>> hardsigmoid(np.array([-4.0, 0.0, 1.5])).tolist()
         [0.0, 0.5, 0.75]
     """
-    return HardsigmoidFn.apply(float_input(input, "hardsigmoid"), bool(inplace))
+    return HardsigmoidFn.apply(float_input(input, "hardsigmoid"), checked_inplace(input, inplace, "hardsigmoid"))
 
 
 def sigmoid(input):

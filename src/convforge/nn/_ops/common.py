@@ -4,8 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from ... import _api, _backend
+from ...autograd import Tensor
 
-__all__ = ["array_arg", "float_input", "batched", "inplace_target", "reduction_name", "apply_along_spatial"]
+__all__ = ["array_arg", "float_input", "batched", "checked_inplace", "inplace_target", "reduction_name",
+           "apply_along_spatial"]
 
 
 def float_input(x, op: str) -> np.ndarray:
@@ -26,6 +28,15 @@ def array_arg(value):
 def batched(x, n_spatial: int, op: str):
     """``(C, *S)`` or ``(N, C, *S)`` -> ``(N, C, *S)`` and whether a batch axis was added (the conv rule)."""
     return _api._batch(array_arg(x), n_spatial, op)
+
+
+def checked_inplace(x, inplace: bool, op: str) -> bool:
+    """``inplace`` as a bool; in-place on a leaf tensor that requires grad is refused, as PyTorch refuses it (the
+    values the gradient is taken at would be overwritten)."""
+    if inplace and isinstance(x, Tensor) and x.requires_grad and x.is_leaf:
+        raise RuntimeError(f"{op}(inplace=True): a leaf tensor that requires grad is being used in an in-place "
+                           f"operation; use inplace=False (or apply it to the result of another operation)")
+    return bool(inplace)
 
 
 def inplace_target(x, inplace: bool):

@@ -9,7 +9,7 @@ import numbers
 import numpy as np
 
 from ... import _random
-from .common import array_arg, inplace_target
+from .common import array_arg, checked_inplace, inplace_target
 from ...autograd import Function
 
 __all__ = ["check_probability", "dropout", "stochastic_depth"]
@@ -58,8 +58,8 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False)
     x = array_arg(input)
     if not training or p == 0:
         return input
-    return MaskFn.apply(array_arg(input), _keep_mask(x.shape, 1 - p, x.dtype),
-                        bool(inplace))
+    inplace = checked_inplace(input, inplace, "dropout")
+    return MaskFn.apply(array_arg(input), _keep_mask(x.shape, 1 - p, x.dtype), inplace)
 
 
 def stochastic_depth(input, p: float, mode: str, training: bool = True):
