@@ -287,3 +287,49 @@ def test_cross_entropy_functional(reduction):
     with pytest.warns(UserWarning, match="size_average and reduce args will be deprecated"):
         legacy = F.cross_entropy(x, t, size_average=False)
     assert_close(legacy, TF.cross_entropy(torch.tensor(x), torch.tensor(t), reduction="sum").numpy())
+
+
+# -- the public contract: torch's names, parameter names and defaults -----------------------------------------------
+NAMES = ["relu", "relu6", "leaky_relu", "silu", "gelu", "hardswish", "hardsigmoid", "sigmoid", "softmax",
+         "log_softmax", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+         "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool2d", "batch_norm",
+         "layer_norm", "linear", "dropout", "interpolate", "cross_entropy", "mse_loss"]
+
+
+def _torch_parameters(name):
+    """torch's (name, default) list: from the Python signature, or from the builtin's documented signature."""
+    import inspect
+    import re
+    fn = getattr(TF, name) if hasattr(TF, name) else getattr(torch, name)
+    try:
+        params = inspect.signature(fn).parameters
+        if not any(p.kind == p.VAR_POSITIONAL for p in params.values()):
+            return [(p.name, p.default) for p in params.values()]
+    except (TypeError, ValueError):
+        pass
+    head = re.search(rf"{name}\((.*?)\)", fn.__doc__ or "")
+    if head is None:
+        return None
+    out = []
+    for part in head.group(1).split(","):
+        key, _, default = part.strip().partition("=")
+        key = key.strip().lstrip("*")
+        if key:
+            out.append((key, eval(default.strip()) if default else inspect.Parameter.empty))
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_functional_signatures_match_torch(name):
+    import inspect
+    ours = [(p.name, p.default) for p in inspect.signature(getattr(F, name)).parameters.values()]
+    theirs = _torch_parameters(name)
+    if theirs is None:                     # max_pool*d / adaptive_max_pool2d: torch dispatches through *args
+        theirs = {"adaptive_max_pool2d": [("input", inspect.Parameter.empty), ("output_size", inspect.Parameter.empty),
+                                          ("return_indices", False)]}.get(name, [
+            ("input", inspect.Parameter.empty), ("kernel_size", inspect.Parameter.empty), ("stride", None),
+            ("padding", 0), ("dilation", 1), ("ceil_mode", False), ("return_indices", False)])
+    assert [k for k, _ in ours] == [k for k, _ in theirs]
+    for (k, mine), (_, want) in zip(ours, theirs):
+        if want is not inspect.Parameter.empty:
+            assert mine == want, f"{name}: default of {k} is {mine!r}, torch's is {want!r}"
