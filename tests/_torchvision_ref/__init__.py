@@ -1,1 +1,2 @@
-"""torchvision model definitions copied for the test oracle (see each module's header); torch is required."""
+"""torchvision model definitions copied for the test oracle (see each module's header;
+_extract.py regenerates them); torch is required."""

@@ -1,8 +1,10 @@
-"""Faithful, minimal copy of torchvision's torchvision/ops/misc.py, ops/stochastic_depth.py, models/_utils.py, utils.py (a test oracle; never imported by convforge).
+"""Faithful, minimal copy of torchvision's torchvision/ops/misc.py, torchvision/ops/stochastic_depth.py,
+torchvision/models/_utils.py, torchvision/utils.py (a test oracle; never imported by convforge).
 
 Source: torchvision 0.29.1 (git 1f1a920d685d46dfbe187934b785b7ecb7a182f2, https://github.com/pytorch/vision),
 Copyright (c) Soumith Chintala 2016, BSD 3-Clause License (tests/_torchvision_ref/LICENSE).
-Definitions are copied verbatim. Removed: FrozenBatchNorm2d, MLP, Conv3dNormActivation, the torch.fx wrap, API-usage logging (a no-op here).
+Definitions are copied verbatim. Removed: FrozenBatchNorm2d, MLP, Conv3dNormActivation, the torch.fx wrap, API-usage
+logging (a no-op here).
 """
 import collections
 import warnings

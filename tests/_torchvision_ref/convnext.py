@@ -2,7 +2,9 @@
 
 Source: torchvision 0.29.1 (git 1f1a920d685d46dfbe187934b785b7ecb7a182f2, https://github.com/pytorch/vision),
 Copyright (c) Soumith Chintala 2016, BSD 3-Clause License (tests/_torchvision_ref/LICENSE).
-Definitions are copied verbatim. Removed: the weights enums and their metadata, weight downloading, register_model / handle_legacy_interface, API-usage logging (a no-op here) and the builders of variants convforge does not ship. The builders below are torchvision's, minus the weights and progress arguments.
+Definitions are copied verbatim. Removed: the weights enums and their metadata, weight downloading, register_model /
+handle_legacy_interface, API-usage logging (a no-op here) and the builders of variants convforge does not ship. The
+builders below are torchvision's, minus the weights and progress arguments.
 """
 from collections.abc import Sequence
 from functools import partial
