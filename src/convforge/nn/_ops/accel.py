@@ -37,14 +37,16 @@ def elementwise(kernel, x, out, *args) -> None:
     over_planes(xf.size, xf.size, lambda a, b: kernel(xf[a:b], of[a:b], *args))
 
 
-def chunked(fn, x, out) -> None:
-    """``fn(x_chunk, out_chunk)`` over cache-sized pieces of contiguous ``x`` and ``out``, split over the engine's
-    threads when large: a chain of NumPy passes (vectorised ``exp``, ...) then reads memory once."""
-    xf, of = x.reshape(-1), out.reshape(-1)
+def chunked(fn, out, *arrays) -> None:
+    """``fn(*array_chunks, out_chunk)`` over cache-sized pieces of contiguous ``arrays`` and ``out`` (all of one
+    shape), split over the engine's threads when large: a chain of NumPy passes (vectorised ``exp``, ...) then
+    reads memory once."""
+    flats = [a.reshape(-1) for a in arrays] + [out.reshape(-1)]
+    size = flats[-1].size
 
     def run(a, b):
         for start in range(a, b, _CHUNK):
             stop = min(b, start + _CHUNK)
-            fn(xf[start:stop], of[start:stop])
+            fn(*[f[start:stop] for f in flats])
 
-    over_planes(xf.size, xf.size, run)
+    over_planes(size, size, run)

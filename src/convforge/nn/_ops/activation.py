@@ -44,7 +44,7 @@ def _by_chunks(fn, x, inplace=False):
     out = inplace_target(x, inplace)
     dst = out if out is not None and out is src else np.empty_like(src)
     with np.errstate(over="ignore"):                      # exp(-x) overflows to inf: 1 / (1 + inf) = 0, exact
-        chunked(fn, src, dst)
+        chunked(fn, dst, src)
     if out is not None and out is not dst:
         out[...] = dst
         return out
@@ -63,6 +63,19 @@ def _silu_chunk(x, y):
     np.exp(t, out=t)
     t += 1
     np.divide(x, t, out=y)
+
+
+def _silu_grad_chunk(x, g, out):
+    # d/dx x*s(x) = s * (1 + x * (1 - s)),  s = 1 / (1 + exp(-x))
+    s = np.negative(x)
+    np.exp(s, out=s)
+    s += 1
+    np.reciprocal(s, out=s)
+    t = 1 - s
+    t *= x
+    t += 1
+    t *= s
+    np.multiply(g, t, out=out)
 
 
 def _masked(grad, mask):
@@ -131,8 +144,11 @@ class SiLUFn(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        s = stable_sigmoid(x)
-        return grad * (s * (1 + x * (1 - s))), None
+        x, grad = np.ascontiguousarray(x), np.ascontiguousarray(grad, dtype=x.dtype)
+        gx = np.empty_like(x)
+        with np.errstate(over="ignore"):
+            chunked(_silu_grad_chunk, gx, x, grad)
+        return gx, None
 
 
 _TANH_BETA = math.sqrt(2 / math.pi)
