@@ -17,6 +17,10 @@ Automatic choice (see docs/PERFORMANCE.md for the measurements behind it):
 * ``winograd`` -- float32 3x3 2-D, stride 1, dilation 1, >= 16 channels in and out and outputs of at least
   20x20: F(4x4, 3x3) needs 4x fewer multiplications, but its weight transform costs 36*O*C, which small outputs
   (14x14, 7x7) do not amortise.  float64 never uses it (its error is ~1e-5 relative, fine for float32 only).
+  Only with Numba: with its NumPy transforms (tensordots over strided tile views) it was never clearly faster
+  than im2col (forward, 2 shared cores, best of 7: 64@56 batch 8 54 vs 52 ms) and up to 3.2x slower (64@56
+  batch 1 167 vs 53 ms, 128@28 batch 8 139 vs 71 ms); its weight gradient 1.6-13x slower.  Without Numba the
+  choice is im2col.
 * ``im2col`` -- everything else.
 * transposed: ``direct`` (Numba) when every group has one output channel (a depthwise layer's input
   gradient), else ``col2im``.
@@ -75,9 +79,9 @@ def winograd_unfit(dtype, kernel, stride, dilation):
 
 
 def winograd_pays(cg, og, out_sizes):
-    """Automatic selection's rule for Winograd (forward and weight gradient): enough channels per group and
-    outputs of at least 20x20 (see the module docstring)."""
-    return cg >= 16 and og >= 16 and min(out_sizes) >= 20
+    """Automatic selection's rule for Winograd (forward and weight gradient): the Numba transform kernels, enough
+    channels per group and outputs of at least 20x20 (see the module docstring)."""
+    return numba_kernels(np.float32) is not None and cg >= 16 and og >= 16 and min(out_sizes) >= 20
 
 
 def _why_not_winograd(x, w, stride, padding, dilation, groups):

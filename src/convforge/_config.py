@@ -1,10 +1,14 @@
-"""Process-wide settings: workspace bound, forced algorithm and the Numba switch (for tests and users)."""
+"""Process-wide settings: workspace bound, forced algorithm and the Numba switch (for tests and users), and the
+one-time warnings the engine gives when its environment is not what it should be."""
 from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 
 _state = threading.local()
+_warned = set()
+_warned_lock = threading.Lock()
 _DEFAULTS = {"workspace_bytes": 64 * 2 ** 20, "algorithm": None, "numba": True, "threads": None}
 
 #: algorithm names by operation; ``convforge._algorithms`` holds their implementations and applicability rules
@@ -41,6 +45,17 @@ def numba_enabled() -> bool:
 def threads():
     """Threads per convolution call set by ``config(threads=...)``, or None (automatic)."""
     return _get("threads")
+
+
+def warn_once(key, message: str) -> None:
+    """Warn (a ``RuntimeWarning`` starting with ``convforge:``) the first time ``key`` is seen in this process:
+    trouble in the environment (a broken Numba, a bad environment variable) degrades to a slower path with one
+    warning, never one per call."""
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    warnings.warn(f"convforge: {message}", RuntimeWarning, stacklevel=3)
 
 
 def snapshot() -> dict:

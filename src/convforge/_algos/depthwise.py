@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from .._engine import all_finite
-from . import as_3d, numba_kernels, threads, triple
+from . import as_3d, kernel_module, threads, triple
 from .transpose import col2im
 
 TILE_BYTES = 256 * 2 ** 10       # phase kernels: batch tile buffers (fit the L2 cache)
@@ -38,26 +38,21 @@ STRIP_POSITIONS = 2048           # same-size weight gradient: accumulator strip 
 PARTIAL_BYTES = 2 ** 20          # blocked weight gradient: per-position partial sums per chunk of channels
 MIN_PARALLEL_MACS = 1_000_000    # weight gradient: below this a fork/join (~25 us) costs more than it saves
 
-_kernels = None
-
 
 def available(dtype) -> bool:
     """Whether these algorithms can run for ``dtype`` under the current settings."""
-    return numba_kernels(dtype) is not None
+    return kernel_module("depthwise_kernels", dtype) is not None
 
 
 def _load(dtype, nd, name):
     """The depthwise kernel module, or a ValueError saying why these functions cannot run."""
-    global _kernels
-    if numba_kernels(dtype) is None:
+    kernels = kernel_module("depthwise_kernels", dtype)
+    if kernels is None:
         raise ValueError(f"{name} needs Numba with a float32 or float64 compute dtype (Numba missing or switched "
                          f"off with convforge.config(numba=False) / CONVFORGE_NUMBA=0, or dtype {np.dtype(dtype)})")
     if not 1 <= nd <= 3:
         raise ValueError(f"{name} handles 1 to 3 spatial dims, got {nd}")
-    if _kernels is None:
-        from .._kernels import depthwise_kernels
-        _kernels = depthwise_kernels
-    return _kernels
+    return kernels
 
 
 def _blocks(plane, channels, one_to_one):

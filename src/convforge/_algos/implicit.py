@@ -20,17 +20,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
 
 import numpy as np
 
 from .. import _config
 from .._engine import _batch_tiles, crop_negative, pad_zeros
-from . import numba_kernels
+from . import kernel_module
 from .threads import even_parts, run_parts, thread_count
-
-_KERNELS = None
-_LOCK = threading.Lock()
 
 # A band of positions whose input (all the group's channels, plus the kernel's reach) fits in this many bytes
 # is computed for every output-channel block before the next band, so the input is read from cache.
@@ -38,22 +34,15 @@ BAND_BYTES = 384 * 2 ** 10
 
 
 def kernels(dtype):
-    """The implicit-GEMM kernel module when Numba is usable for ``dtype``, else None."""
-    global _KERNELS
-    if numba_kernels(dtype) is None:
-        return None
-    if _KERNELS is None:
-        with _LOCK:
-            if _KERNELS is None:
-                from .._kernels import implicit_kernels
-                _KERNELS = implicit_kernels
-    return _KERNELS
+    """The implicit-GEMM kernel module (:mod:`convforge._kernels.implicit_kernels`) when Numba is usable for
+    ``dtype``, else None."""
+    return kernel_module("implicit_kernels", dtype)
 
 
 def fast_here() -> bool:
-    """True when the CPU has 64-byte vectors (AVX-512), where the kernels beat NumPy's BLAS."""
-    from .._kernels.simd import VECTOR_BYTES
-    return VECTOR_BYTES >= 64
+    """True when the kernels can run and the CPU has 64-byte vectors (AVX-512), where they beat NumPy's BLAS."""
+    module = kernels(None)
+    return module is not None and module.VECTOR_BYTES >= 64
 
 
 def unfit(dtype):
@@ -127,8 +116,7 @@ class _Geometry:
     vectors' tails)."""
 
     def __init__(self, x, kernel, padding, dilation, out_sizes, span):
-        from .._kernels.simd import lanes
-        self.lanes = lanes(x.itemsize)
+        self.lanes = kernels(x.dtype).lanes(x.itemsize)
         self.padding = padding
         self.padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
         self.plane = math.prod(self.padded)
@@ -144,13 +132,12 @@ class _Plan(_Geometry):
     """Everything about a forward call that does not depend on the batch: geometry, row map, blocking."""
 
     def __init__(self, x, w, padding, dilation, groups, out_sizes):
-        from .._kernels.simd import lanes
         self.kernels = kernels(x.dtype)
         o_ch, cg = w.shape[:2]
         self.og, self.cg, self.groups, self.c = o_ch // groups, cg, groups, x.shape[1]
         self.rows_per_block, vectors = (4, 4) if self.og <= 4 else (8, 2)
         self.fn = self.kernels.conv_4x4 if self.rows_per_block == 4 else self.kernels.conv_8x2
-        self.span = vectors * lanes(x.itemsize)
+        self.span = vectors * self.kernels.lanes(x.itemsize)
         super().__init__(x, w.shape[2:], padding, dilation, out_sizes, self.span)
         self.rowmap = _row_map(self.padded, out_sizes)
         self.out_sizes = out_sizes
@@ -180,14 +167,13 @@ def weight_grad(x, gy, kernel, padding, dilation, groups):
     of 4 output channels x 4 taps at a time, batch-tiled under the workspace bound; threads over groups or
     output-channel blocks."""
     from .._algorithms import worth_splitting
-    from .._kernels.simd import lanes
     x, padding = crop_negative(x, padding)
     kernel = tuple(kernel)
     n, c = x.shape[:2]
     o_ch = gy.shape[1]
     out_sizes = tuple(gy.shape[2:])
     cg, og = c // groups, o_ch // groups
-    geo = _Geometry(x, kernel, padding, dilation, out_sizes, lanes(x.itemsize))
+    geo = _Geometry(x, kernel, padding, dilation, out_sizes, kernels(x.dtype).lanes(x.itemsize))
     k = len(geo.offs)
     dw = np.zeros(o_ch * cg * k, dtype=x.dtype)
     blocks = -(-og // 4)
@@ -214,8 +200,7 @@ def weight_grad(x, gy, kernel, padding, dilation, groups):
 def weight_grad_sample_bytes(x, o_ch, padding):
     """An upper bound of :func:`weight_grad`'s workspace per sample (the padded input and the gradient on the
     plane); the caller uses im2col's row bands when one sample is over the bound."""
-    from .._kernels.simd import VECTOR_BYTES
-    return (x.shape[1] + o_ch) * (_padded_plane(x, padding) * x.itemsize + VECTOR_BYTES)
+    return (x.shape[1] + o_ch) * (_padded_plane(x, padding) * x.itemsize + kernels(x.dtype).VECTOR_BYTES)
 
 
 def _gradient_on_plane(gy, geo, out_sizes, row):

@@ -11,6 +11,14 @@ free and degrades gently when they are not.
 The BLAS thread count is changed through OpenBLAS's ``*_set_num_threads`` function found among the loaded
 libraries (NumPy's wheels bundle OpenBLAS); if none is found (another BLAS), parts still run in threads and the
 BLAS keeps its own setting.  ``convforge.config(threads=1)`` turns the splitting off.
+
+Concurrency: convforge may be called from several threads at once, each with its own ``config(threads=...)``.
+They share one pool, which only grows: a call that needs more workers than it has replaces it with a bigger one
+and leaves the old one to finish what was submitted to it and end its threads when the last call holding it
+lets go (it is never shut down under a call still submitting to it).  A call runs its first part itself, and a
+part that splits again runs its own parts serially, so pool threads never wait for other parts: calls sharing
+the pool cannot deadlock, only queue.  The BLAS is held at
+one thread while any split call runs (a counter) and restored when the last one ends.
 """
 from __future__ import annotations
 
@@ -28,6 +36,7 @@ _depth = 0
 _saved = None
 _pool = None
 _pool_size = 0
+_in_part = threading.local()      # set in pool threads while they run a part
 
 
 def _find_openblas():
@@ -82,18 +91,26 @@ def single_threaded_blas():
 
 def thread_count() -> int:
     """Threads a convolution may use: ``convforge.config(threads=...)``, else ``CONVFORGE_NUM_THREADS``, else the
-    CPUs this process may run on."""
+    CPUs this process may run on.  An unusable ``CONVFORGE_NUM_THREADS`` (not a positive integer) is ignored
+    with one warning naming it."""
     n = _config.threads()
     if n is None:
-        env = os.environ.get("CONVFORGE_NUM_THREADS")
-        if env:
-            n = int(env)
-        else:
-            try:
-                n = len(os.sched_getaffinity(0))
-            except AttributeError:  # pragma: no cover - not Linux
-                n = os.cpu_count() or 1
+        env = os.environ.get("CONVFORGE_NUM_THREADS", "").strip()
+        n = int(env) if env.isdigit() and int(env) > 0 else None
+        if n is None:
+            n = _available_cpus()
+            if env:
+                _config.warn_once(("CONVFORGE_NUM_THREADS", env),
+                                  f"the environment variable CONVFORGE_NUM_THREADS={env!r} is not a positive integer; "
+                                  f"ignoring it and using {n} thread(s), the CPUs available")
     return max(1, int(n))
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def even_parts(n, parts, multiple=1):
@@ -104,11 +121,11 @@ def even_parts(n, parts, multiple=1):
 
 
 def _executor(workers):
+    """The shared pool, grown to at least ``workers`` threads (see the module docstring: a replaced pool is not
+    shut down, another thread may still be submitting to it; it ends its idle threads when garbage-collected)."""
     global _pool, _pool_size
     with _lock:
         if _pool is None or _pool_size < workers:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="convforge")
             _pool_size = workers
         return _pool
@@ -117,14 +134,18 @@ def _executor(workers):
 def run_parts(parts):
     """Run zero-argument callables concurrently (the first in the calling thread), each under the caller's
     ``convforge.config`` settings and a single-threaded BLAS; returns their results in order."""
-    if len(parts) == 1:
-        return [parts[0]()]
+    if len(parts) == 1 or getattr(_in_part, "active", False):
+        return [part() for part in parts]
     settings = _config.snapshot()
 
     def under_settings(fn):
         def run():
-            with _config.restored(settings):
-                return fn()
+            _in_part.active = True
+            try:
+                with _config.restored(settings):
+                    return fn()
+            finally:
+                _in_part.active = False
         return run
 
     with single_threaded_blas():

@@ -18,27 +18,27 @@ that is the input gradient, and the weight gradient.  Two layouts:
   gaps hold zeros (and the weight gradient masks them out, so that ``0 * inf`` cannot appear), which makes
   reading past a row harmless.
 
-Conventions as in ``numba_kernels``: serial, ``nogil``, ``cache=True``, ``fastmath=False`` (so every sum has a
-fixed order), outputs passed in, only per-job buffers allocated.  Weight gradients are accumulated elementwise
-per position (over the batch), then summed pairwise (:func:`_fold_sum`) or by the caller: float32 error stays
-near 1e-6 relative.  Hot loops index with ``np.uint64``: with signed indices LLVM could not prove the index does
-not wrap and left them scalar (measured 3-7x slower: weight expansion, folds, zeroing).
+Conventions as in ``numba_kernels``: :func:`convforge._kernels.jit.kernel`'s options (serial, ``nogil``, cached,
+``fastmath=False`` so every sum has a fixed order), outputs passed in, only per-job buffers allocated. Weight
+gradients are accumulated elementwise per position (over the batch), then summed pairwise (:func:`_fold_sum`) or by
+the caller: float32 error stays near 1e-6 relative. Hot loops index with ``np.uint64``: with signed indices LLVM
+could not prove the index does not wrap and left them scalar (measured 3-7x slower: weight expansion, folds,
+zeroing).
 
-Import only through :mod:`convforge._algos.depthwise`; raises ImportError without Numba.
+Import only through :func:`convforge._algos.kernel_module`; raises ImportError without Numba.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-_OPTS = dict(cache=True, nogil=True, fastmath=False)
+from .jit import kernel
 
 # Lanes of the phase weight-gradient accumulator: ``acc[tap, j]`` sums the products at positions
 # ``== j (mod LANES)``, elementwise (vectorised, fixed order), then is folded once per weight.
 LANES = 128
 
 
-@njit(**_OPTS)
+@kernel
 def _fold_sum(a, start, length):
     """Sum of ``a[start:start + length]`` by pairwise folding in place (vectorised halves; destroys the run)."""
     while length > 1:
@@ -50,7 +50,7 @@ def _fold_sum(a, start, length):
     return a[start]
 
 
-@njit(**_OPTS)
+@kernel
 def same_masks(dsz, hsz, wsz, kd, kh, kw, dd, dh, dw, pd, ph, pw, sign, blocks):
     """Taps of a stride-1 same-size plane ``(dsz, hsz, wsz)``: tap ``t`` reads position ``pos + sign*(t*d - p)``
     per dim.  Returns ``off (K,)``, its flat offsets, and ``mask (K, blocks*P)``: whether that source lies in
@@ -77,7 +77,7 @@ def same_masks(dsz, hsz, wsz, kd, kh, kw, dd, dh, dw, pd, ph, pw, sign, blocks):
     return off, mask
 
 
-@njit(**_OPTS)
+@kernel
 def transpose_same(x, w, groups, off, mask, blocks, y):
     """Transposed convolution at stride 1 with equal input and output planes, on flat planes:
     ``y[b, o, j] = sum_{c in o's group, t} w[c, o % Og, t] * x[b, c, j + off[t]]`` (masked), for
@@ -125,7 +125,7 @@ def transpose_same(x, w, groups, off, mask, blocks, y):
                         ys[np.uint64(j)] += (wv * v) if mk[np.uint64(j)] else zero
 
 
-@njit(**_OPTS)
+@kernel
 def _same_block_pair(xf, yf, b0, b1, base, length, wexp, run, off, mask):
     """One block of a depthwise ``transpose_same`` for samples ``b0`` and (if ``b1 > b0 + 1``) ``b0 + 1``: both
     share the loads of the expanded weights and the mask."""
@@ -158,7 +158,7 @@ def _same_block_pair(xf, yf, b0, b1, base, length, wexp, run, off, mask):
                 y1[u] += wv * v1
 
 
-@njit(**_OPTS)
+@kernel
 def _same_products(acc, base, span, xf, gf, xbase, gbase, length, s0, s1, off, mask):
     """``acc[base + t*span + j - s0] += sum_b gf[b, gbase + j] * xp_t[b, j]`` for ``s0 <= j < s1``, where
     ``xp_t[b, j]`` is ``xf[b, xbase + j + off[t]]`` where tap ``t`` reads inside the plane (``mask``) and 0 where it
@@ -201,7 +201,7 @@ def _same_products(acc, base, span, xf, gf, xbase, gbase, length, s0, s1, off, m
                 acc[a + j] += g[j] * zero
 
 
-@njit(**_OPTS)
+@kernel
 def weight_grad_same(x, gy, groups, off, mask, strip, o_lo, o_hi, gw):
     """Weight gradient at stride 1 with equal input and output planes, on flat planes:
     ``gw[o, ci, t] = sum_{b, j} gy[b, o, j] * x[b, g(o)*Cg + ci, j + off[t]]`` (masked) for ``o_lo <= o < o_hi``
@@ -229,7 +229,7 @@ def weight_grad_same(x, gy, groups, off, mask, strip, o_lo, o_hi, gw):
                     gw[o, ci, t] = part if s0 == 0 else gw[o, ci, t] + part
 
 
-@njit(**_OPTS)
+@kernel
 def weight_grad_same_blocks(x, gy, off, mask, blocks, o_lo, o_hi, part):
     """Per-position partial weight gradients of a depthwise layer (``Cg == Og == 1``, stride 1, equal planes):
     ``part[t, (o - o_lo)*P + j] = sum_b gy[b, o, j] * x[b, o, j + off[t]]`` (masked) for ``o_lo <= o < o_hi``;
@@ -250,7 +250,7 @@ def weight_grad_same_blocks(x, gy, off, mask, blocks, o_lo, o_hi, part):
                        mask)
 
 
-@njit(**_OPTS)
+@kernel
 def _phase_offsets(size, shift, s, phase_pitch, pitch):
     """Buffer offset of positions ``shift .. shift + size - 1`` along one dim of the phase layout."""
     off = np.empty(size, dtype=np.int64)
@@ -260,7 +260,7 @@ def _phase_offsets(size, shift, s, phase_pitch, pitch):
     return off
 
 
-@njit(inline="always", **_OPTS)
+@kernel(inline="always")
 def _crop_row(buf, start, blk, sw, pw, offw, y, b, o, od, oh):
     """``y[b, o, od, oh, ow] = buf[start + offw[ow]]``: one output row gathered from the ``sw`` phases of the
     width.  Stride 1 is a contiguous copy and stride 2 an interleave of two runs (both vectorise, ~4x faster than
@@ -282,7 +282,7 @@ def _crop_row(buf, start, blk, sw, pw, offw, y, b, o, od, oh):
             y[b, o, od, oh, ow] = buf[start + offw[ow]]
 
 
-@njit(**_OPTS)
+@kernel
 def transpose_phase(x, w, groups, sd, sh, sw, dd, dh, dw, pd, ph, pw, fd, fh, fw, nb, y):
     """Transposed convolution ``y[b, g*Og + o, m] = sum_{c in g, t, i: i*s + t*d = m + p} w[c, o, t] x[b, c, i]``
     for ``x (N, C, Di, Hi, Wi)``, ``w (C, Og, kd, kh, kw)``, ``y (N, G*Og, Do, Ho, Wo)`` (overwritten); ``(pd, ph,
@@ -338,7 +338,7 @@ def transpose_phase(x, w, groups, sd, sh, sw, dd, dh, dw, pd, ph, pw, fd, fh, fw
                     _crop_row(buf, (b - b0) * v + offd[od] + offh[oh], blk, sw, pw, offw, y, b, o, od, oh)
 
 
-@njit(**_OPTS)
+@kernel
 def weight_grad_phase(x, gy, groups, pd, ph, pw, ed, eh, ew, sd, sh, sw, dd, dh, dw, nb, j0, j1, gw):
     """Weight gradient ``gw[o, ci, t] = sum_{b, j} gy[b, o, j] * xp[b, g(o)*Cg + ci, j*s + t*d]`` for jobs
     ``j0 <= o*Cg + ci < j1`` (the rest of ``gw (O, Cg, kd, kh, kw)`` is not touched); ``x (N, C, Di, Hi, Wi)`` is

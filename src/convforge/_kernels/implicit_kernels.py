@@ -16,18 +16,15 @@ Loops: samples, groups, bands of positions (sized by the caller so a band's inpu
 output-channel blocks, vectors.  Kernels are serial and release the GIL; ``convforge._algos.implicit`` runs
 parts on threads.  ``lanes`` is the vector length (:func:`convforge._kernels.simd.lanes`).
 
-Import this module only through :func:`convforge._algos.implicit.kernels`; it raises ImportError without Numba.
+Import this module only through :func:`convforge._algos.kernel_module`; it raises ImportError without Numba.
 """
 from __future__ import annotations
 
-from numba import njit
-
-from .simd import at, vfma, vload, vstore_lanes, vsum, vzero
-
-_OPTS = dict(cache=True, nogil=True, fastmath=False, boundscheck=False)
+from .jit import kernel
+from .simd import VECTOR_BYTES, at, lanes, vfma, vload, vstore_lanes, vsum, vzero  # noqa: F401 (VECTOR_BYTES, lanes: for the caller)
 
 
-@njit(**_OPTS)
+@kernel(boundscheck=False)
 def conv_8x2(xf, xbs, xcs, cg, wf, offs, y, ybs, ycs, og, rowmap, row_len, row_width,
              b0, b1, g0, g1, ob0, ob1, j_lo, j_hi, band, lanes):
     """Output channels in blocks of 8, positions in 2 vectors per step (see the module docstring)."""
@@ -94,7 +91,7 @@ def conv_8x2(xf, xbs, xcs, cg, wf, offs, y, ybs, ycs, og, rowmap, row_len, row_w
                             r += 1
 
 
-@njit(**_OPTS)
+@kernel(boundscheck=False)
 def conv_4x4(xf, xbs, xcs, cg, wf, offs, y, ybs, ycs, og, rowmap, row_len, row_width,
              b0, b1, g0, g1, ob0, ob1, j_lo, j_hi, band, lanes):
     """Output channels in blocks of 4, positions in 4 vectors per step (see the module docstring)."""
@@ -145,13 +142,13 @@ def conv_4x4(xf, xbs, xcs, cg, wf, offs, y, ybs, ycs, og, rowmap, row_len, row_w
                             r += 1
 
 
-@njit(**_OPTS)
+@kernel(boundscheck=False)
 def _store2(y, dst, a0, a1, lo, hi, n):
     vstore_lanes(y, dst, a0, lo, hi)
     vstore_lanes(y, dst + n, a1, lo - n, hi - n)
 
 
-@njit(**_OPTS)
+@kernel(boundscheck=False)
 def _store4(y, dst, a0, a1, a2, a3, lo, hi, n):
     vstore_lanes(y, dst, a0, lo, hi)
     vstore_lanes(y, dst + n, a1, lo - n, hi - n)
@@ -159,7 +156,7 @@ def _store4(y, dst, a0, a1, a2, a3, lo, hi, n):
     vstore_lanes(y, dst + 3 * n, a3, lo - 3 * n, hi - 3 * n)
 
 
-@njit(**_OPTS)
+@kernel(boundscheck=False)
 def weight_grad_4x4(xf, xbs, xcs, cg, gf, gbs, gcs, og, offs, nb, j_end, lanes, g0, g1, ob0, ob1, dw):
     """``dw[o, c, t] += sum_{b, j} gf[b, o, j] * xf[b, c, j + offs[t]]`` (stride 1) for blocks of 4 output
     channels x 4 taps, each pair accumulated in a vector over positions and summed at the end.  ``gf`` is the
@@ -212,7 +209,7 @@ def weight_grad_4x4(xf, xbs, xcs, cg, gf, gbs, gcs, og, offs, nb, j_end, lanes, 
                         _add_row(dw, base + 3 * rs, taps, a30, a31, a32, a33)
 
 
-@njit(**_OPTS)
+@kernel(boundscheck=False)
 def _add_row(dw, base, taps, a0, a1, a2, a3):
     dw[base] += vsum(a0)
     if taps > 1:

@@ -4,20 +4,20 @@ spatial dims, so one compiled function serves every rank.
 Conventions: ``xp (N, C, D, H, W)`` is the zero-padded input, ``(sd, sh, sw)`` strides, ``(dd, dh, dw)``
 dilations, ``(kd, kh, kw)`` the kernel.  Kernels are serial and release the GIL (``nogil``): parallelism comes from
 ``convforge._algos.threads``, which runs independent parts of a call on a few threads.  Kernels allocate
-nothing large: outputs are passed in (so tracemalloc sees all memory), and they are compiled with ``cache=True`` (the first call in a fresh environment compiles, later
-processes load from ``__pycache__``).
+nothing large: outputs are passed in (so tracemalloc sees all memory), and they are compiled by
+:func:`convforge._kernels.jit.kernel` (cached: the first call in a fresh environment compiles, later processes
+load the machine code; concurrent first use is serialised across processes).
 
-Import this module only through :func:`convforge._algos.numba_available`; it raises ImportError without Numba.
+Import this module only through :func:`convforge._algos.kernel_module`; it raises ImportError without Numba.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-_OPTS = dict(cache=True, nogil=True, fastmath=False)
+from .jit import kernel
 
 
-@njit(**_OPTS)
+@kernel
 def direct_grouped(xp, w, groups, sd, sh, sw, dd, dh, dw, y):
     """Direct convolution ``y (N, O, Do, Ho, Wo) = sum_c,t w[o, c, t] * xp[...]`` (y is overwritten).
 
@@ -53,7 +53,7 @@ def direct_grouped(xp, w, groups, sd, sh, sw, dd, dh, dw, y):
                 y[b, o, od, oh, :] = acc
 
 
-@njit(**_OPTS)
+@kernel
 def direct_grouped_flat(x, pd, ph, pw, dp, hp, wp, w, groups, dd, dh, dw, y):
     """``direct_grouped`` for stride 1, on whole planes, padding included: each input plane ``x[b, c]`` (unpadded)
     is copied into a flat zero-bordered buffer of the padded size ``(dp, hp, wp)`` (leading pads ``pd, ph, pw``),
@@ -98,7 +98,7 @@ def direct_grouped_flat(x, pd, ph, pw, dp, hp, wp, w, groups, dd, dh, dw, y):
                     y[b, o, od, oh, ow] = acc[start + ow]
 
 
-@njit(**_OPTS)
+@kernel
 def col2im(cols, sd, sh, sw, dd, dh, dw, buf):
     """Scatter-add ``cols (N, O, kd, kh, kw, Di, Hi, Wi)`` into ``buf (N, O, D, H, W)`` (zeroed):
     ``buf[..., i*s + t*d] += cols[..., t, i]`` per spatial dim."""
@@ -120,20 +120,20 @@ def col2im(cols, sd, sh, sw, dd, dh, dw, buf):
                                 out[base + i2 * sw] += line[i2]
 
 
-@njit(inline="always", **_OPTS)
+@kernel(inline="always")
 def _bt6(d0, d1, d2, d3, d4, d5):
     """B^T of Winograd F(4, 3) applied to 6 values."""
     return (4 * d0 - 5 * d2 + d4, -4 * (d1 + d2) + d3 + d4, 4 * (d1 - d2) - d3 + d4,
             2 * (d3 - d1) - d2 + d4, 2 * (d1 - d3) - d2 + d4, 4 * d1 - 5 * d3 + d5)
 
 
-@njit(inline="always", **_OPTS)
+@kernel(inline="always")
 def _at6(m0, m1, m2, m3, m4, m5):
     """A^T of Winograd F(4, 3) applied to 6 values."""
     return (m0 + m1 + m2 + m3 + m4, m1 - m2 + 2 * (m3 - m4), m1 + m2 + 4 * (m3 + m4), m1 - m2 + 8 * (m3 - m4) + m5)
 
 
-@njit(**_OPTS)
+@kernel
 def winograd_input(xp, ti, tj, v):
     """Winograd F(4x4, 3x3) input transform: ``v[6u + w, c, tile] = (B^T d B)[u, w]`` for every 6x6 input tile
     ``d`` of ``xp (N, C, 4*ti + 2, 4*tj + 2)``; tiles are numbered ``(n*ti + i)*tj + j``.  Rows first (vectors
@@ -188,7 +188,7 @@ def winograd_input(xp, ti, tj, v):
                     v[k, ci, base + t] = loc[k, t]
 
 
-@njit(**_OPTS)
+@kernel
 def winograd_output(mm, ti, tj, y):
     """Winograd F(4x4, 3x3) output transform: ``y[n, o, 4i:4i+4, 4j:4j+4] = A^T M A`` for the tile
     ``M[u, w] = mm[6u + w, o, tile]``, cropped to ``y (N, O, Ho, Wo)``."""
@@ -236,7 +236,7 @@ def winograd_output(mm, ti, tj, y):
 _SIXTH, _TWELFTH, _TWENTYFOURTH = 1 / 6, 1 / 12, 1 / 24
 
 
-@njit(inline="always", **_OPTS)
+@kernel(inline="always")
 def _g3(a0, a1, a2):
     """G of Winograd F(4, 3) applied to 3 values (a kernel row or column)."""
     s = (a0 + a2) * _SIXTH
@@ -244,21 +244,21 @@ def _g3(a0, a1, a2):
     return (a0 * 0.25, -s - a1 * _SIXTH, a1 * _SIXTH - s, q + a1 * _TWELFTH, q - a1 * _TWELFTH, a2)
 
 
-@njit(inline="always", **_OPTS)
+@kernel(inline="always")
 def _gt6(m0, m1, m2, m3, m4, m5):
     """G^T of Winograd F(4, 3) applied to 6 values (the adjoint of :func:`_g3`)."""
     return (m0 * 0.25 - (m1 + m2) * _SIXTH + (m3 + m4) * _TWENTYFOURTH, (m2 - m1) * _SIXTH + (m3 - m4) * _TWELFTH,
             (m3 + m4 - m1 - m2) * _SIXTH + m5)
 
 
-@njit(inline="always", **_OPTS)
+@kernel(inline="always")
 def _a4(d0, d1, d2, d3):
     """A of Winograd F(4, 3) (the adjoint of A^T) applied to 4 values."""
     return (d0, d0 + d1 + d2 + d3, d0 - d1 + d2 - d3, d0 + 2 * d1 + 4 * d2 + 8 * d3,
             d0 - 2 * d1 + 4 * d2 - 8 * d3, d3)
 
 
-@njit(**_OPTS)
+@kernel
 def winograd_weight(w, u):
     """Weight transform ``u[6a + b, o, c] = (G w[o, c] G^T)[a, b]`` for ``w (O, Cg, 3, 3)``, in float64 (the
     fractions 1/6 and 1/24 are not exact in float32), stored in ``u``'s dtype.  Filters are transformed in
@@ -293,7 +293,7 @@ def winograd_weight(w, u):
                     u[k, o, c] = blk[k, c - c0]
 
 
-@njit(**_OPTS)
+@kernel
 def winograd_weight_adjoint(du, gw):
     """``gw[o, c] = G^T M G`` for ``M[a, b] = du[6a + b, o, c]`` (float64 ``du (36, O, Cg)``): the gradient of the
     weight transform, turning the gradient w.r.t. the transformed weight into ``gw (O, Cg, 3, 3)``."""
@@ -314,7 +314,7 @@ def winograd_weight_adjoint(du, gw):
                 gw[o, c, a, 2] = r2
 
 
-@njit(**_OPTS)
+@kernel
 def winograd_grad_output(gy, ti, tj, z):
     """Adjoint of the output transform: ``z[6u + v, o, tile] = (A D A^T)[u, v]`` for every 4x4 tile ``D`` of
     ``gy (N, O, Ho, Wo)`` (cells past ``Ho``/``Wo`` read as zero); tiles numbered as in :func:`winograd_input`."""
