@@ -123,6 +123,15 @@ def test_full_size_output_equals_torchvision(name, dtype):
     _assert_outputs_equal(name, cf, tv, FULL_INPUT.get(name, (2, 3, 224, 224)))
 
 
+@pytest.mark.parametrize("name, gmacs", [("resnet18", 1.81), ("resnet50", 4.09), ("resnext50_32x4d", 4.23)])
+def test_summary_counts_match_published_figures(name, gmacs):
+    """convforge.summary over a zoo model (custom forwards included): torchvision's parameter count and its
+    published multiply-adds at 224 x 224 (given to two decimals as "GFLOPS")."""
+    report = convforge.summary(getattr(models, name)(), (1, 3, 224, 224))
+    assert report.total_params == PUBLISHED_PARAMS[name]
+    assert abs(report.total_macs / 1e9 - gmacs) <= 0.005, report.total_macs
+
+
 def test_zoo_is_reachable_from_the_package():
     assert convforge.models.resnet18 is models.resnet18
     assert sorted(n for n in models.__all__ if n[0].islower()) == sorted(ZOO)
@@ -221,7 +230,8 @@ def test_basic_block_rejects_resnext_arguments():
         models.resnet18(groups=32, width_per_group=4)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "convnext_tiny"])
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
+                                  "convnext_tiny"])
 def test_forward_on_a_tracked_tensor_records_the_graph(name):
     """convforge.tensor input (an ndarray subclass): the same values, and the forward is differentiable."""
     cf, tv = _pair(name, num_classes=3)
