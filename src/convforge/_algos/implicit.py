@@ -39,10 +39,15 @@ def kernels(dtype):
     return kernel_module("implicit_kernels", dtype)
 
 
+def _simd(dtype):
+    """:mod:`convforge._kernels.simd` (the vector width) when Numba is usable for ``dtype``, else None."""
+    return kernel_module("simd", dtype)
+
+
 def fast_here() -> bool:
     """True when the kernels can run and the CPU has 64-byte vectors (AVX-512), where they beat NumPy's BLAS."""
-    module = kernels(None)
-    return module is not None and module.VECTOR_BYTES >= 64
+    simd = _simd(None)
+    return simd is not None and simd.VECTOR_BYTES >= 64
 
 
 def unfit(dtype):
@@ -116,7 +121,7 @@ class _Geometry:
     vectors' tails)."""
 
     def __init__(self, x, kernel, padding, dilation, out_sizes, span):
-        self.lanes = kernels(x.dtype).lanes(x.itemsize)
+        self.lanes = _simd(x.dtype).lanes(x.itemsize)
         self.padding = padding
         self.padded = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
         self.plane = math.prod(self.padded)
@@ -137,7 +142,7 @@ class _Plan(_Geometry):
         self.og, self.cg, self.groups, self.c = o_ch // groups, cg, groups, x.shape[1]
         self.rows_per_block, vectors = (4, 4) if self.og <= 4 else (8, 2)
         self.fn = self.kernels.conv_4x4 if self.rows_per_block == 4 else self.kernels.conv_8x2
-        self.span = vectors * self.kernels.lanes(x.itemsize)
+        self.span = vectors * _simd(x.dtype).lanes(x.itemsize)
         super().__init__(x, w.shape[2:], padding, dilation, out_sizes, self.span)
         self.rowmap = _row_map(self.padded, out_sizes)
         self.out_sizes = out_sizes
@@ -173,7 +178,7 @@ def weight_grad(x, gy, kernel, padding, dilation, groups):
     o_ch = gy.shape[1]
     out_sizes = tuple(gy.shape[2:])
     cg, og = c // groups, o_ch // groups
-    geo = _Geometry(x, kernel, padding, dilation, out_sizes, kernels(x.dtype).lanes(x.itemsize))
+    geo = _Geometry(x, kernel, padding, dilation, out_sizes, _simd(x.dtype).lanes(x.itemsize))
     k = len(geo.offs)
     dw = np.zeros(o_ch * cg * k, dtype=x.dtype)
     blocks = -(-og // 4)
@@ -200,7 +205,7 @@ def weight_grad(x, gy, kernel, padding, dilation, groups):
 def weight_grad_sample_bytes(x, o_ch, padding):
     """An upper bound of :func:`weight_grad`'s workspace per sample (the padded input and the gradient on the
     plane); the caller uses im2col's row bands when one sample is over the bound."""
-    return (x.shape[1] + o_ch) * (_padded_plane(x, padding) * x.itemsize + kernels(x.dtype).VECTOR_BYTES)
+    return (x.shape[1] + o_ch) * (_padded_plane(x, padding) * x.itemsize + _simd(x.dtype).VECTOR_BYTES)
 
 
 def _gradient_on_plane(gy, geo, out_sizes, row):

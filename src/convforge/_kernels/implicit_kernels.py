@@ -21,7 +21,7 @@ Import this module only through :func:`convforge._algos.kernel_module`; it raise
 from __future__ import annotations
 
 from .jit import kernel
-from .simd import VECTOR_BYTES, at, lanes, vfma, vload, vstore_lanes, vsum, vzero  # noqa: F401 (VECTOR_BYTES, lanes: for the caller)
+from .simd import at, vfma, vload, vstore_lanes, vsum, vzero
 
 
 @kernel(boundscheck=False)
