@@ -333,3 +333,18 @@ def test_functional_signatures_match_torch(name):
     for (k, mine), (_, want) in zip(ours, theirs):
         if want is not inspect.Parameter.empty:
             assert mine == want, f"{name}: default of {k} is {mine!r}, torch's is {want!r}"
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, z: m.max_pool2d(z((0, 3, 8, 8)), 2), lambda m, z: m.avg_pool2d(z((0, 3, 8, 8)), 2),
+    lambda m, z: m.softmax(z((2, 0)), dim=1), lambda m, z: m.log_softmax(z((0, 3)), dim=1),
+    lambda m, z: m.batch_norm(z((0, 3, 4)), z((3,)), z((3,)) + 1), lambda m, z: m.layer_norm(z((0, 4)), (4,)),
+    lambda m, z: m.interpolate(z((0, 2, 3, 3)), scale_factor=2, mode="bilinear"),
+    lambda m, z: m.adaptive_avg_pool2d(z((0, 2, 3, 3)), 2), lambda m, z: m.adaptive_max_pool2d(z((0, 2, 3, 3)), 2),
+    lambda m, z: m.gelu(z((0,))), lambda m, z: m.sigmoid(z((0, 5))), lambda m, z: m.linear(z((0, 3)), z((2, 3))),
+], ids=["max_pool", "avg_pool", "softmax", "log_softmax", "batch_norm", "layer_norm", "interpolate",
+        "adaptive_avg", "adaptive_max", "gelu", "sigmoid", "linear"])
+def test_empty_inputs_give_torchs_empty_outputs(call, backend):
+    ours = call(F, lambda shape: np.zeros(shape))
+    theirs = call(TF, lambda shape: torch.zeros(shape, dtype=torch.float64))
+    assert np.shape(ours) == tuple(theirs.shape)

@@ -242,7 +242,7 @@ class SoftmaxFn(Function):
     @staticmethod
     def forward(ctx, x, axis, dtype):
         xc = x.astype(dtype, copy=False) if dtype is not None else x
-        shifted = np.exp(xc - xc.max(axis=axis, keepdims=True))
+        shifted = np.exp(xc - xc.max(axis=axis, keepdims=True, initial=-np.inf))
         y = shifted / shifted.sum(axis=axis, keepdims=True)
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(y)
@@ -260,7 +260,7 @@ class LogSoftmaxFn(Function):
     @staticmethod
     def forward(ctx, x, axis, dtype):
         xc = x.astype(dtype, copy=False) if dtype is not None else x
-        shifted = xc - xc.max(axis=axis, keepdims=True)
+        shifted = xc - xc.max(axis=axis, keepdims=True, initial=-np.inf)
         y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(y)

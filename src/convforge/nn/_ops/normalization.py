@@ -85,7 +85,7 @@ class BatchNormFn(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps):
         n, c = x.shape[:2]
-        x3 = np.ascontiguousarray(x).reshape(n, c, -1)
+        x3 = np.ascontiguousarray(x).reshape(n, c, math.prod(x.shape[2:]))
         m = x3.shape[0] * x3.shape[2]
         if training:
             mean, var = _channel_moments(x3)

@@ -439,7 +439,8 @@ class AdaptiveMaxPoolFn(Function):
         gathered = xb[(slice(None), slice(None)) + grids]                      # (N, C, o1*k1, o2*k2, ...)
         split = gathered.reshape(xb.shape[:2] + sum((p.shape for p in positions), ()))
         order = (0, 1) + tuple(2 + 2 * d for d in range(n)) + tuple(3 + 2 * d for d in range(n))
-        windows = split.transpose(order).reshape(xb.shape[:2] + targets + (-1,))   # (N, C, *O, K)
+        window_cells = math.prod(p.shape[1] for p in positions)
+        windows = split.transpose(order).reshape(xb.shape[:2] + targets + (window_cells,))   # (N, C, *O, K)
         arg = windows.argmax(axis=-1)
         if x.dtype.kind == "f":                                                 # a NaN wins, as in PyTorch
             nan = np.isnan(windows)
