@@ -10,18 +10,29 @@ the ``1x1`` kernel is zero-padded to ``k x k`` (its tap at the centre), the iden
 with a 1 at the centre tap of each channel's own input, and the kernels and biases add up.  The centre tap of a
 ``k x k`` kernel with padding ``dilation * (k // 2)`` reads exactly the pixel a ``1x1`` kernel with no padding
 reads, for every padding mode.
+
+:func:`optimize_for_inference` applies the folding to a whole network, wherever the data flow allows it.
 """
 from __future__ import annotations
 
 import copy
+import warnings
+from typing import NamedTuple
 
 import numpy as np
 
+from ..autograd import Tensor, tensor
+from ..autograd.graph import UnrecordedOperation
 from .batchnorm import _BatchNorm
-from .conv import _ConvForwardNd, _ConvNd
+from .containers_more import Identity
+from .conv import _ConvForwardNd, _ConvNd, _ConvTransposeNd
+from .dropout import Dropout, StochasticDepth
+from .fused import EPILOGUE_ACTIVATIONS, fused_conv
+from .linear import Linear
+from .module import Module
 from .parameter import Parameter
 
-__all__ = ["fuse_conv_bn", "fuse_conv_bn_weights", "merge_repvgg_branches"]
+__all__ = ["fuse_conv_bn", "fuse_conv_bn_weights", "merge_repvgg_branches", "optimize_for_inference"]
 
 
 def _bn_affine(bn, dtype):
@@ -183,3 +194,280 @@ def merge_repvgg_branches(dense, one_by_one=None, identity=None):
     merged.weight = Parameter(w.astype(conv.weight.dtype, copy=False))
     merged.bias = Parameter(b.astype(conv.weight.dtype, copy=False))
     return merged
+
+
+# -- optimize_for_inference ------------------------------------------------------------------------------------
+# The data flow is read off one recorded forward pass, never off module names: a convolution absorbs its
+# BatchNorm only when the graph shows the BatchNorm as the single consumer of the convolution's output, and an
+# activation only when it is the single consumer of what it would be fused after.  A module object called at
+# several sites becomes Identity only if every one of its sites was absorbed.
+
+_EVAL_IDENTITIES = (Dropout, StochasticDepth)     # exactly the identity in eval mode
+_CHECK_TOLERANCE = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
+
+
+class _Call(NamedTuple):
+    module: Module
+    args: tuple
+    output: object
+
+
+def _own_forward(module, base) -> bool:
+    """``module`` computes what ``base`` does: its class overrides neither ``forward`` nor the convolution."""
+    cls = type(module)
+    return cls.forward is base.forward and getattr(cls, "_conv_forward", None) is getattr(base, "_conv_forward", None)
+
+
+def _is_plain_conv(m) -> bool:
+    return (isinstance(m, _ConvForwardNd) and _own_forward(m, _ConvForwardNd)) or \
+        (isinstance(m, _ConvTransposeNd) and _own_forward(m, _ConvTransposeNd))
+
+
+def _is_plain_bn(m) -> bool:
+    return isinstance(m, _BatchNorm) and _own_forward(m, _BatchNorm) and m.track_running_stats and \
+        m.running_mean is not None and m.running_var is not None
+
+
+def _unique_modules(model):
+    seen = {}
+    for m in model.modules():
+        seen.setdefault(id(m), m)
+    return list(seen.values())
+
+
+def _trace(model, example):
+    """Run ``model`` once on ``example`` as a tensor that requires grad, recording every module call.
+
+    Returns ``(calls, output)``; the graph hangs off the output's ``grad_fn``."""
+    calls = []
+    modules = _unique_modules(model)
+
+    def recorder(m):
+        forward = m.forward
+
+        def record(*args, **kwargs):
+            out = forward(*args, **kwargs)
+            calls.append(_Call(m, args if not kwargs else (), out))
+            return out
+        return record
+
+    for m in modules:
+        m.__dict__["forward"] = recorder(m)
+    try:
+        out = model(tensor(example, requires_grad=True))
+    finally:
+        for m in modules:
+            m.__dict__.pop("forward", None)
+    return calls, out
+
+
+def _leaves(out):
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _leaves(o)]
+    if isinstance(out, dict):
+        return [t for o in out.values() for t in _leaves(o)]
+    return [out]
+
+
+def _consumer_counts(out):
+    """``{(node, output_index): uses}`` over the graph reachable from the model's outputs (a returned tensor
+    counts as one use), and whether that graph holds an operation autograd did not record (unknown data flow)."""
+    counts = {}
+    stack, seen = [], set()
+
+    def use(node, index):
+        key = (node, index)
+        counts[key] = counts.get(key, 0) + 1
+        if id(node) not in seen:
+            seen.add(id(node))
+            stack.append(node)
+
+    for t in _leaves(out):
+        if isinstance(t, Tensor) and t.grad_fn is not None:
+            use(t.grad_fn, t._output_nr)
+    unknown = False
+    while stack:
+        node = stack.pop()
+        unknown |= node.fn is UnrecordedOperation
+        for edge in node.edges:
+            if edge is not None and edge[1] >= 0:
+                use(edge[0], edge[1])
+    return counts, unknown
+
+
+class _Fusion(NamedTuple):
+    conv: Module
+    bn: object            # the BatchNorm module absorbed, or None
+    act: object           # the activation module absorbed, or None
+
+
+def _plan_fusions(calls, counts):
+    """One ``_Fusion`` per convolution called once; BatchNorms and activations only where all their sites fuse."""
+    def single_use(t):
+        return isinstance(t, Tensor) and t.grad_fn is not None and counts.get((t.grad_fn, t._output_nr), 0) == 1
+
+    def sole_call_on(t, accept):
+        """The call that took ``t`` as its only argument, if ``t`` has no other use and the call is ``accept``ed."""
+        if not single_use(t):
+            return None
+        found = [c for c in calls if len(c.args) == 1 and c.args[0] is t and accept(c.module)]
+        return found[0] if len(found) == 1 else None
+
+    sites = {}
+    for c in calls:
+        sites.setdefault(id(c.module), []).append(c)
+    chains = []
+    for c in calls:
+        conv = c.module
+        if not _is_plain_conv(conv) or len(sites[id(conv)]) != 1:
+            continue
+        bn = sole_call_on(c.output, lambda m: _is_plain_bn(m) and m.num_features == conv.out_channels)
+        act = None
+        if isinstance(conv, _ConvForwardNd):
+            act = sole_call_on(c.output if bn is None else bn.output, lambda m: type(m) in EPILOGUE_ACTIVATIONS)
+        chains.append((conv, bn, act))
+
+    def all_sites_in(found):
+        ok = {}
+        for call in found:
+            ok[id(call.module)] = all(any(s is f for f in found) for s in sites[id(call.module)])
+        return ok
+
+    bn_ok = all_sites_in([bn for _, bn, _ in chains if bn is not None])
+    chains = [(conv, bn if bn is not None and bn_ok[id(bn.module)] else None, act if bn is None or
+               bn_ok[id(bn.module)] else None) for conv, bn, act in chains]
+    act_ok = all_sites_in([act for _, _, act in chains if act is not None])
+    return [_Fusion(conv, None if bn is None else bn.module,
+                    act.module if act is not None and act_ok[id(act.module)] else None) for conv, bn, act in chains]
+
+
+def _replace(root, old, new):
+    """Put ``new`` wherever ``old`` is registered (a module shared by several parents everywhere)."""
+    if root is old:
+        return new
+    for m in _unique_modules(root):
+        for name, child in m._modules.items():
+            if child is old:
+                m._modules[name] = new
+    return root
+
+
+def _fused_module(f: _Fusion):
+    conv = f.conv
+    if isinstance(conv, _ConvTransposeNd):
+        return fuse_conv_bn(conv, f.bn)
+    w, b = (conv.weight, conv.bias) if f.bn is None else fuse_conv_bn_weights(conv.weight, conv.bias, f.bn)
+    return fused_conv(conv, np.asarray(w), None if b is None else np.asarray(b), f.act)
+
+
+def _freeze(model) -> None:
+    """Parameters become plain (contiguous) buffers: nothing is recorded, state_dict keeps every key."""
+    for m in _unique_modules(model):
+        for name, p in list(m._parameters.items()):
+            if p is not None:
+                del m._parameters[name]
+                m._buffers[name] = np.ascontiguousarray(np.ndarray.view(p, np.ndarray))
+
+
+def _example_input(model):
+    """A small random input for the trace, from the first convolution (or Linear) the model registers."""
+    for m in model.modules():
+        if isinstance(m, _ConvNd):
+            size = 16 if m._n >= 3 else 64
+            shape = (1, m.in_channels) + (size,) * m._n
+            return np.random.default_rng(0).standard_normal(shape).astype(m.weight.dtype)
+        if isinstance(m, Linear):
+            return np.random.default_rng(0).standard_normal((1, m.in_features)).astype(m.weight.dtype)
+    raise ValueError(f"optimize_for_inference: cannot guess an input for {type(model).__name__} (no convolution or "
+                     f"Linear layer to read the channels from); pass example_input=an array of the input's shape")
+
+
+def _plain(out):
+    return [np.asarray(np.ndarray.view(t, np.ndarray) if isinstance(t, Tensor) else t) for t in _leaves(out)]
+
+
+def _same_outputs(expected, actual) -> bool:
+    exp, act = _plain(expected), _plain(actual)
+    if len(exp) != len(act):
+        return False
+    for e, a in zip(exp, act):
+        if e.shape != a.shape or e.dtype != a.dtype:
+            return False
+        tol = _CHECK_TOLERANCE.get(e.dtype)
+        if tol is not None and e.size:
+            scale = max(float(np.max(np.abs(e))), 1.0)
+            if not np.allclose(a, e, rtol=tol, atol=tol * scale, equal_nan=True):
+                return False
+    return True
+
+
+def optimize_for_inference(model: Module, example_input=None) -> Module:
+    """A new, eval-mode copy of ``model`` made for fast inference; ``model`` itself is left unchanged.
+
+    - Every convolution followed by an eval-mode BatchNorm gets the BatchNorm folded into its weight and bias
+      (:func:`fuse_conv_bn_weights`).
+    - A convolution's activation (ReLU, ReLU6, LeakyReLU, SiLU, Hardswish, Hardsigmoid, GELU, Sigmoid) is applied
+      in place on the convolution's fresh output (``FusedConvNd``, :mod:`convforge.nn.fused`), which also plans
+      each input shape once and then calls the engine directly.
+    - Dropout and StochasticDepth (identities in eval mode) become ``Identity``.
+    - Parameters become plain buffers: nothing is recorded for autograd, outputs are plain arrays for plain
+      inputs (``parameters()`` of the result is empty; ``state_dict()`` keeps the remaining keys).
+
+    What may be fused is read off the data flow of one recorded forward pass on ``example_input`` (by default a
+    small random input shaped from the first layer): a BatchNorm is folded only where it is the single consumer of
+    the convolution's output, an activation only where it is the single consumer of the BatchNorm's (or the
+    convolution's) output, and a module called at several sites (torchvision's BasicBlock calls one ReLU twice)
+    is removed only when all of its sites were fused.  The result is then checked against the original on that
+    input; a mismatch (a forward whose data flow depends on the values) gives a warning and the unfused copy.
+    A ``forward`` whose structure depends on the input's shape should be given a representative
+    ``example_input``.
+
+    Args:
+        model: any convforge module, including ones with their own ``forward``.
+        example_input: an input the model accepts (default: guessed from the first convolution or Linear layer).
+
+    Returns:
+        the optimised model; outputs equal ``model.eval()``'s within rounding (float64: ~1e-12 relative).
+
+    Example:
+        >>> import numpy as np, convforge
+        >>> from convforge import nn
+        >>> model = nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU()).double()
+        >>> fast = optimize_for_inference(model)
+        >>> fast
+        Sequential(
+          (0): FusedConv2d(3, 8, kernel_size=(3, 3), stride=(1, 1), activation=ReLU())
+          (1): Identity()
+          (2): Identity()
+        )
+        >>> x = np.random.default_rng(0).standard_normal((2, 3, 9, 9))
+        >>> y = fast(x)
+        >>> type(y).__name__, bool(np.allclose(y, model.eval()(x), rtol=1e-12, atol=1e-12))
+        ('ndarray', True)
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"optimize_for_inference: expected a convforge Module, got {type(model).__name__}")
+    example = _example_input(model) if example_input is None else np.asarray(example_input)
+    optimized = copy.deepcopy(model).eval()
+    try:
+        calls, expected = _trace(optimized, example)
+    except Exception as err:
+        raise ValueError(f"optimize_for_inference: running {type(model).__name__} on "
+                         f"{'the example input' if example_input is not None else 'a guessed input'} of shape "
+                         f"{tuple(example.shape)} failed ({type(err).__name__}: {err}); pass "
+                         f"example_input=an array the model accepts") from err
+    counts, unknown = _consumer_counts(expected)
+    fusions = [] if unknown else _plan_fusions(calls, counts)
+    absorbed = [m for f in fusions for m in (f.bn, f.act) if m is not None]
+    for f in fusions:
+        optimized = _replace(optimized, f.conv, _fused_module(f))
+    for m in absorbed + [m for m in _unique_modules(optimized) if type(m) in _EVAL_IDENTITIES]:
+        optimized = _replace(optimized, m, Identity())
+    _freeze(optimized)
+    if not _same_outputs(expected, optimized(example)):
+        warnings.warn(f"optimize_for_inference: the fused {type(model).__name__} does not reproduce the original on "
+                      f"the example input (its forward's data flow seems to depend on the values); returning the "
+                      f"unfused eval-mode copy", RuntimeWarning, stacklevel=2)
+        optimized = copy.deepcopy(model).eval()
+        _freeze(optimized)
+    return optimized
