@@ -5,6 +5,7 @@ Usage::
     python benchmarks/networks.py                    # every network at batch 1 and 8 (r3d_18: 1 and 4), cold starts
     python benchmarks/networks.py --quick            # resnet18, mobilenet_v3_small, efficientnet_b0 at batch 1
     python benchmarks/networks.py --only resnet      # networks whose name contains a substring
+    python benchmarks/networks.py --batch 1          # only batch 1 (repeatable: --batch 1 --batch 8)
     python benchmarks/networks.py --no-cold          # skip the fresh-process cold starts
     python benchmarks/networks.py --markdown out.md --json out.json
 
@@ -54,8 +55,9 @@ def input_shape(name, batch):
     return (batch, 3, 16, 112, 112) if name == "r3d_18" else (batch, 3, 224, 224)
 
 
-def batches(name, quick):
-    return (1,) if quick else ((1, 4) if name == "r3d_18" else (1, 8))
+def batches(name, quick, only=None):
+    sizes = (1,) if quick else ((1, 4) if name == "r3d_18" else (1, 8))
+    return [b for b in sizes if not only or b in only]
 
 
 def torch_model(name):
@@ -251,6 +253,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)} at batch 1, fewer repeats")
     p.add_argument("--only", default=None, help="only networks whose name contains this substring")
     p.add_argument("--no-onnxruntime", dest="onnxruntime", action="store_false")
+    p.add_argument("--batch", type=int, action="append", help="only this batch size (repeatable)")
     p.add_argument("--no-cold", dest="cold", action="store_false", help="skip the fresh-process cold starts")
     p.add_argument("--threads", type=int, default=int(THREADS), help="threads for every library (default 2)")
     p.add_argument("--min-time", type=float, default=None, help="seconds of timed runs per library and network")
@@ -267,8 +270,11 @@ def main(argv=None):
     print(_header(COLUMNS))
     rows, cold_rows = [], []
     for name in names:
+        sizes = batches(name, args.quick, args.batch)
+        if not sizes:
+            continue
         net = Contenders(name, args.onnxruntime)
-        for batch in batches(name, args.quick):
+        for batch in sizes:
             rows.append(run_network(name, batch, net, args, rng))
             print(_line(rows[-1], COLUMNS), flush=True)
         if args.cold:
