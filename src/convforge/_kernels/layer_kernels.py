@@ -253,3 +253,41 @@ def layer_norm_rows(x, w, b, eps, y, mean, invstd):
         invstd[i] = rs
         for j in range(d):
             y[i, j] = (row[j] - mu) * rs * w[j] + b[j]
+
+
+@kernel
+def layer_norm_backward_rows(x, g, mean, invstd, w, gx, gw, gb):
+    """Rows of ``x, g (R, D)``: ``gx = invstd * (gh - mean(gh) - xhat * mean(gh * xhat))`` with ``gh = g * w``
+    and ``xhat = (x - mean) * invstd``; adds ``sum(g * xhat)`` and ``sum(g)`` over the rows into ``gw``, ``gb``
+    (float64 ``(D,)``)."""
+    r, d = x.shape
+    for i in range(r):
+        mu, rs = mean[i], invstd[i]
+        s1 = 0.0
+        s2 = 0.0
+        for j in range(d):
+            xhat = (x[i, j] - mu) * rs
+            gv = np.float64(g[i, j])
+            gh = gv * w[j]
+            s1 += gh
+            s2 += gh * xhat
+            gw[j] += gv * xhat
+            gb[j] += gv
+        m1, m2 = s1 / d, s2 / d
+        for j in range(d):
+            xhat = (x[i, j] - mu) * rs
+            gx[i, j] = rs * (g[i, j] * w[j] - m1 - xhat * m2)
+
+
+# -- GELU's derivative: Phi(x) + x * phi(x) (exact) or torch's tanh-approximation formula -------------------------
+@kernel
+def gelu_grad(x, g, out, tanh_approximation):
+    for i in range(x.size):
+        v = np.float64(x[i])
+        if tanh_approximation:
+            inner = 0.7978845608028654 * (v + 0.044715 * v * v * v)
+            t = math.tanh(inner)
+            slope = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * 0.7978845608028654 * (1 + 3 * 0.044715 * v * v)
+        else:
+            slope = 0.5 * (1 + math.erf(v * 0.7071067811865476)) + v * math.exp(-0.5 * v * v) * 0.3989422804014327
+        out[i] = g[i] * slope

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ... import _algos
 from ..._algos import threads
 
-__all__ = ["layer_kernels", "over_planes", "elementwise", "chunked"]
+__all__ = ["layer_kernels", "plane_ranges", "over_planes", "elementwise", "chunked"]
 
 _SPLIT_WORK = 1 << 20      # elements; below this one thread is faster than a fork/join
 _CHUNK = 1 << 14           # elements per NumPy pass in chunked(): the passes over one chunk stay in cache
@@ -20,14 +20,18 @@ def layer_kernels(dtype):
     return _algos.kernel_module("layer_kernels", dtype)
 
 
-def over_planes(planes: int, work: int, run) -> None:
-    """Call ``run(start, stop)`` on contiguous ranges of ``planes`` leading-axis slices, on the engine's threads
-    when the call is big enough (``work`` elements touched) to pay for the split."""
+def plane_ranges(planes: int, work: int):
+    """Contiguous ``(start, stop)`` ranges of ``planes`` leading-axis slices: one per engine thread when the call
+    is big enough (``work`` elements touched) to pay for the split, else one."""
     workers = min(threads.thread_count(), planes)
     if workers <= 1 or work < _SPLIT_WORK:
-        run(0, planes)
-        return
-    threads.run_parts([lambda a=a, b=b: run(a, b) for a, b in threads.even_parts(planes, workers)])
+        return [(0, planes)]
+    return threads.even_parts(planes, workers)
+
+
+def over_planes(planes: int, work: int, run) -> None:
+    """Call ``run(start, stop)`` on the :func:`plane_ranges` of ``planes``, concurrently."""
+    threads.run_parts([lambda a=a, b=b: run(a, b) for a, b in plane_ranges(planes, work)])
 
 
 def elementwise(kernel, x, out, *args) -> None:

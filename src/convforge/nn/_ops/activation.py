@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .accel import chunked, elementwise, layer_kernels
+from .accel import chunked, elementwise, layer_kernels, over_planes
 from .common import array_arg, checked_inplace, float_input, inplace_target
 from ...autograd import Function
 from .special import normal_cdf, normal_pdf
@@ -174,6 +174,13 @@ class GELUFn(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
+        kernels = layer_kernels(x.dtype)
+        if kernels is not None:
+            x, grad = np.ascontiguousarray(x), np.ascontiguousarray(grad, dtype=x.dtype)
+            gx = np.empty_like(x)
+            over_planes(x.size, x.size, lambda a, b: kernels.gelu_grad(
+                x.reshape(-1)[a:b], grad.reshape(-1)[a:b], gx.reshape(-1)[a:b], ctx.approximate == "tanh"))
+            return gx, None
         if ctx.approximate == "tanh":
             x_sq = x * x
             t = np.tanh(_TANH_BETA * (x + _TANH_KAPPA * x_sq * x))

@@ -20,7 +20,8 @@ import math
 
 import numpy as np
 
-from .accel import layer_kernels, over_planes
+from ..._algos import threads
+from .accel import layer_kernels, over_planes, plane_ranges
 from .common import float_input
 from ...autograd import Function
 
@@ -194,19 +195,36 @@ class LayerNormFn(Function):
     @staticmethod
     def backward(ctx, grad):
         x2, mean, invstd, weight = ctx.saved_tensors
-        g2 = grad.reshape(x2.shape).astype(np.float64)
-        xhat = (x2 - mean[:, None]) * invstd[:, None]
-        gw = (g2 * xhat).sum(axis=0).reshape(weight.shape).astype(grad.dtype) \
-            if weight is not None and ctx.needs_input_grad[1] else None
-        gb = g2.sum(axis=0).reshape(ctx.bias_shape).astype(grad.dtype) \
-            if ctx.needs_input_grad[2] else None
-        gx = None
-        if ctx.needs_input_grad[0]:
-            gh = g2 if weight is None else g2 * np.asarray(weight, np.float64).reshape(-1)
-            gx = invstd[:, None] * (gh - gh.mean(axis=1, keepdims=True)
-                                    - xhat * (gh * xhat).mean(axis=1, keepdims=True))
-            gx = gx.astype(grad.dtype).reshape(grad.shape)
+        kernels = layer_kernels(x2.dtype)
+        if kernels is not None:
+            gx, gw, gb = _layer_norm_backward_kernel(kernels, x2, grad, mean, invstd, weight)
+        else:
+            gx, gw, gb = _layer_norm_backward_numpy(x2, grad, mean, invstd, weight)
+        gx = gx.reshape(grad.shape) if ctx.needs_input_grad[0] else None
+        gw = gw.reshape(weight.shape).astype(grad.dtype) if weight is not None and ctx.needs_input_grad[1] else None
+        gb = gb.reshape(ctx.bias_shape).astype(grad.dtype) if ctx.needs_input_grad[2] else None
         return gx, gw, gb, None, None
+
+
+def _layer_norm_backward_numpy(x2, grad, mean, invstd, weight):
+    g2 = grad.reshape(x2.shape).astype(np.float64)
+    xhat = (x2 - mean[:, None]) * invstd[:, None]
+    gh = g2 if weight is None else g2 * np.asarray(weight, np.float64).reshape(-1)
+    gx = invstd[:, None] * (gh - gh.mean(axis=1, keepdims=True) - xhat * (gh * xhat).mean(axis=1, keepdims=True))
+    return gx.astype(grad.dtype), (g2 * xhat).sum(axis=0), g2.sum(axis=0)
+
+
+def _layer_norm_backward_kernel(kernels, x2, grad, mean, invstd, weight):
+    """Rows split over threads; each part sums its own ``grad_weight``/``grad_bias`` rows (added in order)."""
+    rows, d = x2.shape
+    g2 = np.ascontiguousarray(grad.reshape(x2.shape), dtype=x2.dtype)
+    w = np.ones(d) if weight is None else np.asarray(weight, np.float64).reshape(-1)
+    gx = np.empty_like(x2)
+    ranges = plane_ranges(rows, x2.size)
+    gw, gb = np.zeros((len(ranges), d)), np.zeros((len(ranges), d))
+    threads.run_parts([lambda k=k, a=a, b=b: kernels.layer_norm_backward_rows(
+        x2[a:b], g2[a:b], mean[a:b], invstd[a:b], w, gx[a:b], gw[k], gb[k]) for k, (a, b) in enumerate(ranges)])
+    return gx, gw.sum(axis=0), gb.sum(axis=0)
 
 
 def normalized_dims(normalized_shape) -> tuple:
