@@ -76,5 +76,9 @@ def test_interpolate_errors_like_torch():
         F.interpolate(x, scale_factor=0.1)
     with pytest.raises(ValueError, match=r"mode 'bicubic' is not supported"):
         F.interpolate(x, scale_factor=2, mode="bicubic")
+    with pytest.raises(ValueError, match=r"output would have shape \(1, 2, 4000000000, 4000000000\)"):
+        F.interpolate(x, scale_factor=1e9)
+    with pytest.raises(ValueError, match=r"output would have shape"):
+        F.adaptive_avg_pool2d(x, 10 ** 7)
     with pytest.raises(ValueError, match=r"expected a 3D, 4D or 5D input"):
         F.interpolate(np.zeros((2, 2)), scale_factor=2)

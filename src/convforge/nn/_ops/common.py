@@ -6,7 +6,7 @@ import numpy as np
 from ... import _api, _backend
 from ...autograd import Tensor
 
-__all__ = ["array_arg", "float_input", "batched", "checked_inplace", "inplace_target", "reduction_name",
+__all__ = ["array_arg", "float_input", "batched", "check_output_size", "checked_inplace", "inplace_target", "reduction_name",
            "apply_along_spatial"]
 
 
@@ -42,6 +42,20 @@ def checked_inplace(x, inplace: bool, op: str) -> bool:
 def inplace_target(x, inplace: bool):
     """The array to write an in-place result into (``x`` itself when allowed), or None for a new array."""
     return x if inplace and isinstance(x, np.ndarray) and x.flags.writeable else None
+
+
+_MAX_OUTPUT_BYTES = 1 << 40
+
+
+def check_output_size(shape, dtype, op: str) -> None:
+    """Refuse an output no machine can hold (sizes from a typo such as ``scale_factor=1e9``) with a clear error
+    instead of a MemoryError deep inside NumPy."""
+    elements = 1
+    for v in shape:
+        elements *= int(v)
+    if elements * np.dtype(dtype).itemsize > _MAX_OUTPUT_BYTES:
+        raise ValueError(f"{op}: the output would have shape {tuple(int(v) for v in shape)} "
+                         f"({elements * np.dtype(dtype).itemsize / 2 ** 40:.3g} TiB); check the requested size")
 
 
 _REDUCTIONS = ("mean", "sum", "none")

@@ -24,7 +24,7 @@ import numbers
 
 import numpy as np
 
-from .common import apply_along_spatial, float_input
+from .common import apply_along_spatial, check_output_size, float_input
 from ...autograd import Function
 
 __all__ = ["interpolate"]
@@ -170,6 +170,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if any(i <= 0 for i in x.shape[2:]) or any(o <= 0 for o in out):
         raise ValueError(f"interpolate: input and output sizes should be greater than 0, but got input "
                          f"{tuple(x.shape[2:])} and output {out}")
+    check_output_size(x.shape[:2] + out, x.dtype, "interpolate")
     if mode in _NEAREST_MODES:
         plans = tuple(_nearest_plan(i, o, s, mode == "nearest-exact", x.dtype) for i, o, s in zip(x.shape[2:], out, scales))
     else:

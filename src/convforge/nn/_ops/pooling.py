@@ -21,7 +21,7 @@ import numpy as np
 
 from ... import _canon, shapes
 from .accel import layer_kernels, over_planes
-from .common import apply_along_spatial, array_arg, batched, float_input
+from .common import apply_along_spatial, array_arg, batched, check_output_size, float_input
 from ...autograd import Function
 
 __all__ = ["window_args", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
@@ -386,7 +386,9 @@ def _adaptive_avg(n, input, output_size):
     xb, _ = batched(x, n, op)
     if any(i == 0 for i in xb.shape[2:]):
         raise ValueError(f"{op}: spatial sizes must be non-empty, got input of size {list(x.shape)}")
-    return AdaptiveAvgPoolFn.apply(x, n, adaptive_output_size(output_size, n, op))
+    sizes = adaptive_output_size(output_size, n, op)
+    check_output_size(xb.shape[:2] + _resolved_targets(xb.shape[2:], sizes), x.dtype, op)
+    return AdaptiveAvgPoolFn.apply(x, n, sizes)
 
 
 def adaptive_avg_pool1d(input, output_size):
@@ -482,4 +484,6 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     xb, _ = batched(x, 2, op)
     if any(i == 0 for i in xb.shape[2:]):
         raise ValueError(f"{op}: spatial sizes must be non-empty, got input of size {list(x.shape)}")
-    return AdaptiveMaxPoolFn.apply(x, 2, adaptive_output_size(output_size, 2, op), bool(return_indices))
+    sizes = adaptive_output_size(output_size, 2, op)
+    check_output_size(xb.shape[:2] + _resolved_targets(xb.shape[2:], sizes), x.dtype, op)
+    return AdaptiveMaxPoolFn.apply(x, 2, sizes, bool(return_indices))
