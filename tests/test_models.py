@@ -67,10 +67,13 @@ def _perturbed_state(tv_model, seed=0):
     return {k: v.numpy() for k, v in state.items()}
 
 
-def _assert_outputs_equal(name, cf, tv, shape):
-    """Load torchvision's (perturbed) weights into ``cf`` with strict=True and compare eval-mode outputs."""
+def _assert_outputs_equal(name, cf, tv, shape, prepare=None):
+    """Load torchvision's (perturbed) weights into ``cf`` with strict=True and compare eval-mode outputs (of
+    ``prepare(cf)`` when given)."""
     dtype = np.float64 if next(tv.parameters()).dtype == torch.float64 else np.float32
     cf.load_state_dict(_perturbed_state(tv), strict=True)
+    if prepare is not None:
+        cf = prepare(cf)
     x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
     with convforge.no_grad():
         y = cf(x)
@@ -192,6 +195,16 @@ def test_builder_options_match_torchvision(name, kwargs, shape):
     assert repr(cf) == repr(tv)
     assert _init_mismatches(cf.state_dict(), {k: v.numpy() for k, v in tv.state_dict().items()}) == []
     _assert_outputs_equal(f"{name} {kwargs}", cf.double(), tv.double(), shape)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "efficientnet_b0"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_optimized_for_inference_equals_torchvision(name, dtype):
+    """optimize_for_inference (BatchNorm folding, fused epilogues) keeps torchvision's outputs."""
+    cf, tv = _pair(name, num_classes=10)
+    if dtype == np.float64:
+        cf, tv = cf.double(), tv.double()
+    _assert_outputs_equal(name, cf, tv, (2, 3, 48, 48), prepare=convforge.nn.utils.optimize_for_inference)
 
 
 @pytest.mark.parametrize("name", ["resnet18"])
