@@ -12,9 +12,9 @@ Usage::
 All four run in this one process with 2 threads (see benchmarks/run.py, whose timing helpers this reuses), with
 the same weights: torchvision's definitions (tests/_torchvision_ref) initialised with torch.manual_seed(0), copied
 into convforge with ``load_state_dict`` and exported to ONNX in memory. Times are medians of alternating blocks of
-runs, in ms; ratios are convforge over the other library (below 1: convforge is faster). "cf MiB" is tracemalloc's
-peak during one eager convforge call minus the output. The optimised column needs
-``convforge.nn.utils.optimize_for_inference`` (shown "-" without it).
+runs, in ms; ratios are convforge over the other library (below 1: convforge is faster); "opt" is
+``convforge.nn.utils.optimize_for_inference``. "cf MiB" is tracemalloc's peak during one eager convforge call minus
+the output.
 
 Cold start: for each library a fresh Python process imports it, builds the network, loads the weights from a file
 (.safetensors for convforge, .pt for torch, .onnx for onnxruntime) and computes the first output at batch 1;
@@ -93,9 +93,8 @@ class Contenders:
         state = {k: v.numpy() for k, v in self.tv.state_dict().items()}
         self.cf = getattr(convforge.models, name)().eval()
         self.cf.load_state_dict(state, strict=True)
-        optimize = getattr(convforge.nn.utils, "optimize_for_inference", None)
-        self.cf_opt = optimize(self.cf) if optimize is not None else None
         x = np.zeros(input_shape(name, 1), np.float32)
+        self.cf_opt = convforge.nn.utils.optimize_for_inference(self.cf, example_input=x)
         self.ort = ort_session(onnx_bytes(self.tv, x)) if use_ort else None
 
     def callables(self, x):
@@ -111,7 +110,7 @@ class Contenders:
         def tv():
             with torch.no_grad():
                 return self.tv(tx)
-        return [cf(self.cf), cf(self.cf_opt) if self.cf_opt is not None else None, tv,
+        return [cf(self.cf), cf(self.cf_opt), tv,
                 (lambda: self.ort.run(None, {"x": x})[0]) if self.ort is not None else None]
 
 
