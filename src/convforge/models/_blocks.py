@@ -178,5 +178,6 @@ def reject_weights(model_name: str, weights) -> None:
     refused with the way to load weights instead."""
     if weights is not None:
         raise ValueError(f"{model_name}(weights={weights!r}): convforge downloads no weights; build the model with "
-                         f"weights=None and load a state dict, e.g. model.load_state_dict({{k: v.numpy() for k, v in "
-                         f"torchvision_model.state_dict().items()}})")
+                         f"weights=None and load a state dict, e.g. model.load_state_dict(convforge.load("
+                         f"'{model_name}.pth')) for a checkpoint saved with torch.save(torchvision_model.state_dict(), "
+                         f"...)")
