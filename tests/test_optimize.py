@@ -206,7 +206,37 @@ class HiddenUse(nn.Module):
         return self.bn(y) + hidden
 
 
+class TiedWeights(nn.Module):
+    """Two convolutions sharing one weight, and a BatchNorm whose scale is also read elsewhere."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.Conv2d(4, 4, 3, padding=1, bias=False)
+        self.bn_a, self.bn_b = nn.BatchNorm2d(4), nn.BatchNorm2d(4)
+        self.c, self.bn_c = nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)
+
+    def double(self):
+        super().double()
+        self.b.weight = self.a.weight        # tied after the cast (to() makes one new parameter per module)
+        return self
+
+    def forward(self, x):
+        scale = self.bn_c.weight.reshape(1, 4, 1, 1)
+        return self.bn_a(self.a(x)) + self.bn_b(self.b(x)) + self.bn_c(self.c(x)) * scale
+
+
+class WeightReadElsewhere(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return self.bn(self.conv(x)) + nn.functional.conv2d(x, self.conv.weight, padding=1)
+
+
 GRAPHS = {
+    "tied_weights": (TiedWeights, (2, 4, 6, 6), 3, 0, 0),
+    "weight_read_elsewhere": (WeightReadElsewhere, (2, 4, 6, 6), 1, 0, 0),
     # model builder -> (input shape, BatchNorms left, activations fused, ReLUs left)
     "conv_used_twice": (ConvUsedTwice, (2, 3, 8, 8), 1, 0, 1),
     "bn_output_used_twice": (BnOutputUsedTwice, (2, 3, 8, 8), 0, 0, 1),

@@ -241,6 +241,8 @@ def _trace(model, example):
     Returns ``(calls, output)``; the graph hangs off the output's ``grad_fn``."""
     calls = []
     modules = _unique_modules(model)
+    for p in model.parameters():       # every use of every weight shows in the graph (our copy; frozen after)
+        p.requires_grad = True
 
     def recorder(m):
         forward = m.forward
@@ -271,7 +273,8 @@ def _leaves(out):
 
 def _consumer_counts(out):
     """``{(node, output_index): uses}`` over the graph reachable from the model's outputs (a returned tensor
-    counts as one use), and whether that graph holds an operation autograd did not record (unknown data flow)."""
+    counts as one use; a parameter ``p`` is the key ``(id(p), -1)``), and whether that graph holds an operation
+    autograd did not record (unknown data flow)."""
     counts = {}
     stack, seen = [], set()
 
@@ -292,6 +295,8 @@ def _consumer_counts(out):
         for edge in node.edges:
             if edge is not None and edge[1] >= 0:
                 use(edge[0], edge[1])
+            elif edge is not None:
+                counts[(id(edge[0]), -1)] = counts.get((id(edge[0]), -1), 0) + 1
     return counts, unknown
 
 
@@ -306,6 +311,10 @@ def _plan_fusions(calls, counts):
     def single_use(t):
         return isinstance(t, Tensor) and t.grad_fn is not None and counts.get((t.grad_fn, t._output_nr), 0) == 1
 
+    def own_weights(m):
+        """Each parameter of ``m`` is used once per call of ``m``: no weight tying, no use outside ``m``."""
+        return all(counts.get((id(p), -1), 0) == len(sites[id(m)]) for p in m.parameters())
+
     def sole_call_on(t, accept):
         """The call that took ``t`` as its only argument, if ``t`` has no other use and the call is ``accept``ed."""
         if not single_use(t):
@@ -319,9 +328,10 @@ def _plan_fusions(calls, counts):
     chains = []
     for c in calls:
         conv = c.module
-        if not _is_plain_conv(conv) or len(sites[id(conv)]) != 1:
+        if not _is_plain_conv(conv) or len(sites[id(conv)]) != 1 or not own_weights(conv):
             continue
-        bn = sole_call_on(c.output, lambda m: _is_plain_bn(m) and m.num_features == conv.out_channels)
+        bn = sole_call_on(c.output, lambda m: _is_plain_bn(m) and m.num_features == conv.out_channels and
+                          own_weights(m))
         act = None
         if isinstance(conv, _ConvForwardNd):
             act = sole_call_on(c.output if bn is None else bn.output, lambda m: type(m) in EPILOGUE_ACTIVATIONS)
@@ -334,8 +344,9 @@ def _plan_fusions(calls, counts):
         return ok
 
     bn_ok = all_sites_in([bn for _, bn, _ in chains if bn is not None])
-    chains = [(conv, bn if bn is not None and bn_ok[id(bn.module)] else None, act if bn is None or
-               bn_ok[id(bn.module)] else None) for conv, bn, act in chains]
+    for i, (conv, bn, act) in enumerate(chains):
+        if bn is not None and not bn_ok[id(bn.module)]:
+            chains[i] = (conv, None, None)       # the BatchNorm stays, so nothing after it joins the conv
     act_ok = all_sites_in([act for _, _, act in chains if act is not None])
     return [_Fusion(conv, None if bn is None else bn.module,
                     act.module if act is not None and act_ok[id(act.module)] else None) for conv, bn, act in chains]
