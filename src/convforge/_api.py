@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _canon, _engine, shapes
+from . import _backend, _canon, _engine, shapes
 
 _ALLOWED_KINDS = "fciu"   # float, complex, signed and unsigned int
 _CONV_LAYOUT = "(out_channels, in_channels/groups, *kernel)"
@@ -17,7 +17,7 @@ _TRANSPOSED_LAYOUT = "(in_channels, out_channels/groups, *kernel)"
 def as_array(value, name: str) -> np.ndarray:
     if value is None:
         return None
-    arr = np.asarray(value)
+    arr = value if _backend.backend_for((value,)) else np.asarray(value)   # another backend's array stays lazy
     if arr.dtype.kind == "b":
         raise TypeError(f"{name} has dtype bool, which convolution does not support; convert it with "
                         f".astype(np.float32) (or an integer dtype)")
