@@ -1,28 +1,24 @@
 """``convforge.summary(model, input_size)``: shapes, parameters, MACs, FLOPs and receptive fields, exactly,
 without running the model.
 
-Shapes are propagated through :mod:`convforge.shapes` (the functions the engine uses), layer by layer.  Counts
-follow PyTorch's ``FlopCounterMode``: a multiply-add is one MAC, FLOPs = 2 x MACs, bias additions are not
-counted, and pointwise layers (activations, normalisation, pooling, dropout, upsampling) count 0.
-
-- Convolution: ``MACs = N * C_out * prod(out) * (C_in / groups) * prod(kernel)`` (taps on the zero padding
-  included, as torch counts them).
-- Transposed convolution: ``MACs = N * C_in * prod(in) * (C_out / groups) * prod(kernel)`` (every input spreads
-  the whole kernel, including the parts cropped by the padding).
-- Linear: ``MACs = prod(leading dims) * in_features * out_features``.
-
-``effective_macs`` additionally counts only the products that touch a real input cell and land on a real output
-cell -- exactly the multiply-adds the plain-loop reference performs.
+Shapes are propagated through :mod:`convforge.shapes` (the functions the engine uses), layer by layer; a
+convolution is read through :func:`convforge.layer_view.layer_view`, which also gives its counts.  Counts follow
+PyTorch's ``FlopCounterMode``: a multiply-add is one MAC, FLOPs = 2 x MACs, bias additions are not counted, and
+pointwise layers (activations, normalisation, pooling, dropout, upsampling) count 0.  Convolutions count as
+:mod:`convforge.layer_view` says (padding taps included); Linear: ``MACs = prod(leading dims) * in_features *
+out_features``.  ``effective_macs`` additionally counts only the products that touch a real input cell and land
+on a real output cell -- exactly the multiply-adds the plain-loop reference performs.
 
 Which modules are understood: the convolution family, ``Sequential`` (and any container: its children are
-walked in registration order), ``ReLU``/``LeakyReLU``/``SiLU``/``Hardswish``/``Sigmoid``/``Dropout``/``Identity``,
-``BatchNorm*``, ``MaxPool*``/``AvgPool*``, ``AdaptiveAvgPool*``/``AdaptiveMaxPool*``, ``Flatten``, ``Linear``,
-``Upsample``.  Dispatch is by class name and attributes, so torch-like modules work too.  A module that writes
-its own ``forward`` (skip connections, a layer used twice, reshapes, slicing) is traced: its forward runs on zeros
-with every leaf layer replaced by its shape rule (the leaves are never computed), so each call of a layer is one
-row, in call order.  Limitations: products the forward computes itself (``F.conv2d`` on its own arrays) are not
-counted, and the receptive field is not followed through such a module.  A module may instead define
-``output_shape(input_shape) -> tuple`` to describe itself (its children are then listed but not chained).
+walked in registration order), the activations, ``Dropout``/``StochasticDepth``/``Identity``, ``BatchNorm*``,
+``LayerNorm``, ``MaxPool*``/``AvgPool*``, ``AdaptiveAvgPool*``/``AdaptiveMaxPool*``, ``Flatten``, ``Linear``,
+``Upsample``.  Each has one shape rule, found by its class (the exact class name along its MRO, so subclasses
+and torch modules of the same names work too).  A module that writes its own ``forward`` (skip connections, a
+layer used twice, reshapes, slicing) is traced: its forward runs on zeros with every leaf layer replaced by its
+shape rule (the leaves are never computed), so each call of a layer is one row, in call order.  Limitations:
+products the forward computes itself (``F.conv2d`` on its own arrays) are not counted, and the receptive field is
+not followed through such a module.  A module may instead define ``output_shape(input_shape) -> tuple`` to
+describe itself (its children are then listed but not chained).
 
 Example
 -------
@@ -37,26 +33,30 @@ import json
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from . import shapes
 from ._grad_mode import no_grad
+from .layer_view import layer_view
+from .receptive import START, ReceptiveField, RFStep, field_of, rf_step, upsample_step
 
 __all__ = ["summary", "ModelSummary", "LayerSummary"]
 
 Shape = Tuple[int, ...]
-_POINTWISE = {"ReLU", "ReLU6", "LeakyReLU", "SiLU", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "GELU", "ELU",
+# layers that keep the shape (torch's names included, so torch models summarise too)
+_POINTWISE = ("ReLU", "ReLU6", "LeakyReLU", "SiLU", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh", "GELU", "ELU",
               "Mish", "Softplus", "PReLU", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "Identity",
-              "Softmax", "LogSoftmax"}
+              "Softmax", "LogSoftmax", "LayerNorm", "StochasticDepth")
 
 
 @dataclass
 class LayerSummary:
     """One row: a leaf layer with its input/output shapes and exact counts.
 
-    ``receptive_field`` is a :class:`convforge.shapes.ReceptiveField` measured on the model input (None once the
+    ``receptive_field`` is a :class:`convforge.receptive.ReceptiveField` measured on the model input (None once the
     spatial structure is gone, e.g. after Flatten).
     """
 
@@ -68,7 +68,7 @@ class LayerSummary:
     trainable_params: int = 0
     macs: int = 0
     effective_macs: int = 0
-    receptive_field: Optional[shapes.ReceptiveField] = None
+    receptive_field: Optional[ReceptiveField] = None
     activation_bytes: int = 0
     depth: int = 0
 
@@ -214,10 +214,6 @@ def _batched(shape: Shape, n: int, what: str) -> Tuple[int, Shape, bool]:
     raise ValueError(f"{what} expects a {n + 1}D (unbatched) or {n + 2}D (batched) input, got shape {list(shape)}")
 
 
-def _channels(shape, unbatched):
-    return shape[0] if unbatched else shape[1]
-
-
 def _tuple(value, n, default=None):
     if value is None:
         value = default
@@ -225,55 +221,12 @@ def _tuple(value, n, default=None):
 
 
 def _conv(module, shape):
-    n = len(module.kernel_size)
+    view = layer_view(module, shape)
+    return _Result(view.output_shape, view.macs, view.effective_macs, list(view.rf_steps))
+
+
+def _pool(n, module, shape):
     name = _name(module)
-    batch, sizes, unbatched = _batched(shape, n, name)
-    cin = _channels(shape, unbatched)
-    if cin != module.in_channels:
-        hint = ""
-        if shape[-1] == module.in_channels:
-            hint = "; the input looks channels-last: move the channel axis to position 1 (e.g. NHWC -> NCHW)"
-        raise ValueError(f"{name} expects {module.in_channels} input channels, but the input of shape "
-                         f"{list(shape)} has {cin}{hint}")
-    kernel, stride, dilation, g = module.kernel_size, module.stride, module.dilation, module.groups
-    k_prod = math.prod(kernel)
-    if getattr(module, "transposed", False):
-        pads = tuple((p, p) if isinstance(p, int) else tuple(p) for p in _tuple(module.padding, n))
-        out = shapes.conv_transpose_output_shape(sizes, kernel, stride, list(pads), dilation, module.output_padding)
-        macs = batch * cin * math.prod(sizes) * (module.out_channels // g) * k_prod
-        # a transposed conv's useful products are those of the forward conv it transposes (out <-> in swapped)
-        eff = batch * cin * (module.out_channels // g) * math.prod(
-            shapes.real_taps(o, i, k, s, lo, d)
-            for i, o, k, s, (lo, _), d in zip(sizes, out, kernel, stride, pads, dilation))
-        steps = [shapes.RFStep("transpose", k, s, lo, d) for k, s, (lo, _), d in zip(kernel, stride, pads, dilation)]
-    else:
-        spec = getattr(module, "_padding_spec", None)
-        if spec is None:
-            from ._canon import canonical_padding
-            spec = canonical_padding(module.padding, n)
-        from ._canon import resolve_padding
-        pads = resolve_padding(spec, sizes, kernel, stride, dilation)
-        try:
-            out = shapes.conv_output_shape(sizes, kernel, stride, list(pads), dilation)
-        except ValueError as e:
-            raise ValueError(f"{name} on input {list(shape)}: {e}") from None
-        macs = batch * module.out_channels * math.prod(out) * (cin // g) * k_prod
-        eff = batch * module.out_channels * (cin // g) * math.prod(
-            shapes.real_taps(i, o, k, s, lo, d)
-            for i, o, k, s, (lo, _), d in zip(sizes, out, kernel, stride, pads, dilation))
-        steps = [shapes.RFStep("conv", k, s, lo, d) for k, s, (lo, _), d in zip(kernel, stride, pads, dilation)]
-    lead = () if unbatched else (batch,)
-    return _Result(lead + (module.out_channels,) + tuple(out), macs, eff, steps)
-
-
-def _spatial_rank(module, default=None):
-    digits = [c for c in _name(module) if c.isdigit()]
-    return int(digits[-1]) if digits else default
-
-
-def _pool(module, shape):
-    name = _name(module)
-    n = _spatial_rank(module) or len(_tuple(module.kernel_size, 1))
     batch, sizes, unbatched = _batched(shape, n, name)
     kernel = _tuple(module.kernel_size, n)
     stride = _tuple(module.stride, n, default=module.kernel_size)
@@ -287,21 +240,19 @@ def _pool(module, shape):
                     for i, k, s, p, d in zip(sizes, kernel, stride, padding, dilation))
     except ValueError as e:
         raise ValueError(f"{name} on input {list(shape)}: {e}") from None
-    steps = [shapes.RFStep("conv", k, s, p, d) for k, s, p, d in zip(kernel, stride, padding, dilation)]
+    steps = [RFStep("conv", k, s, p, d) for k, s, p, d in zip(kernel, stride, padding, dilation)]
     return _Result(shape[:len(shape) - n] + out, steps=steps)
 
 
-def _adaptive_pool(module, shape):
-    name = _name(module)
-    n = _spatial_rank(module, 2)
-    batch, sizes, unbatched = _batched(shape, n, name)
+def _adaptive_pool(n, module, shape):
+    batch, sizes, unbatched = _batched(shape, n, _name(module))
     target = tuple(i if o is None else o for i, o in zip(sizes, _tuple(module.output_size, n)))
     steps = []
     for i, o in zip(sizes, target):
         if i % o:
             steps = None   # uneven windows: no single (kernel, stride) describes them
             break
-        steps.append(shapes.RFStep("conv", i // o, i // o, 0, 1))
+        steps.append(RFStep("conv", i // o, i // o, 0, 1))
     return _Result(shape[:len(shape) - n] + target, steps=steps, rf_lost=steps is None)
 
 
@@ -319,13 +270,9 @@ def _upsample(module, shape):
     if not all(v > 0 for v in tuple(sizes) + tuple(out)):
         raise ValueError(f"{_name(module)}: input and output sizes should be greater than 0, but got input "
                          f"{list(sizes)} and output {list(out)} (shape {list(shape)})")
-    mode = getattr(module, "mode", "nearest")
-    if mode == "nearest":
-        steps = [shapes.RFStep("nearest", 1, f, 0, 1) for f in factors]
-    elif mode in ("linear", "bilinear", "trilinear") and not getattr(module, "align_corners", False):
-        steps = [shapes.RFStep("linear", 1, f, 0, 1) for f in factors]
-    else:
-        steps = None
+    mode, corners = getattr(module, "mode", "nearest"), getattr(module, "align_corners", False)
+    steps = [upsample_step(mode, corners, f) for f in factors]
+    steps = None if None in steps else steps
     return _Result(shape[:2] + tuple(out), steps=steps, rf_lost=steps is None)
 
 
@@ -358,28 +305,42 @@ def _linear(module, shape):
     return _Result(shape[:-1] + (module.out_features,), macs, rf_lost=True)
 
 
-def _leaf(module, shape) -> _Result:
-    name = _name(module)
-    if hasattr(module, "output_shape") and callable(module.output_shape):
-        return _Result(tuple(module.output_shape(tuple(shape))), rf_lost=True)
-    if hasattr(module, "kernel_size") and hasattr(module, "in_channels"):
-        return _conv(module, shape)
-    if "Adaptive" in name and hasattr(module, "output_size"):
-        return _adaptive_pool(module, shape)
-    if hasattr(module, "kernel_size"):
-        return _pool(module, shape)
-    if name.startswith("Upsample") or hasattr(module, "scale_factor"):
-        return _upsample(module, shape)
-    if hasattr(module, "num_features") and "Norm" in name:
-        return _batchnorm(module, shape)
-    if name == "Flatten":
-        return _flatten(module, shape)
-    if hasattr(module, "in_features") and hasattr(module, "out_features"):
-        return _linear(module, shape)
-    if name in _POINTWISE:
-        return _Result(shape)
-    raise ValueError(f"summary does not know how {name} changes shapes; give it a method "
+def _pointwise(module, shape):
+    return _Result(shape)
+
+
+def _self_described(module, shape):
+    return _Result(tuple(module.output_shape(tuple(shape))), rf_lost=True)
+
+
+# The shape rule of each layer class, by class name so that torch modules of the same name work too; a subclass
+# (FusedConv2d, a user's Conv2d) finds its base's rule through its MRO.
+_RULES = {
+    **{f"Conv{n}d": _conv for n in (1, 2, 3)},
+    **{f"ConvTranspose{n}d": _conv for n in (1, 2, 3)},
+    **{f"{kind}Pool{n}d": partial(_pool, n) for kind in ("Max", "Avg") for n in (1, 2, 3)},
+    **{f"Adaptive{kind}Pool{n}d": partial(_adaptive_pool, n) for kind in ("Max", "Avg") for n in (1, 2, 3)},
+    **{name: _upsample for name in ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d")},
+    **{f"{kind}Norm{n}d": _batchnorm for kind in ("Batch", "Instance") for n in (1, 2, 3)},
+    "Flatten": _flatten,
+    "Linear": _linear,
+    **{name: _pointwise for name in _POINTWISE},
+}
+
+
+def _rule(module):
+    if _describes_itself(module):
+        return _self_described
+    for cls in type(module).__mro__:
+        rule = _RULES.get(cls.__name__)
+        if rule is not None:
+            return rule
+    raise ValueError(f"summary does not know how {_name(module)} changes shapes; give it a method "
                      f"output_shape(input_shape) -> tuple, or summarise its children")
+
+
+def _leaf(module, shape) -> _Result:
+    return _rule(module)(module, shape)
 
 
 def _walk(module, state: _State, prefix: str, depth: int, model_name: str) -> None:
@@ -396,10 +357,8 @@ def _walk(module, state: _State, prefix: str, depth: int, model_name: str) -> No
         if result.rf_lost or (result.steps is None and len(result.shape) != len(state.shape)):
             state.rf = None
         elif result.steps is not None:
-            state.rf = [shapes.rf_step(st, step) for st, step in zip(state.rf, result.steps)]
-    rf = None
-    if state.rf is not None:
-        rf = shapes.ReceptiveField(*(tuple(shapes._num(st[f]) for st in state.rf) for f in range(3)))
+            state.rf = [rf_step(st, step) for st, step in zip(state.rf, result.steps)]
+    rf = None if state.rf is None else field_of(state.rf)
     state.rows.append(_row(prefix or model_name, module, state.shape, result, rf, depth, state.itemsize))
     state.shape = result.shape
 
@@ -516,7 +475,7 @@ def summary(model, input_size, *, dtype=None) -> ModelSummary:
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0 for v in input_shape):
         raise ValueError(f"input_size must be a tuple of non-negative ints like (1, 3, 32, 32), got {input_size!r}")
     spatial = max(len(input_shape) - 2, 0)
-    rf = [(Fraction(1), Fraction(1), Fraction(0))] * spatial if spatial else None
+    rf = [START] * spatial if spatial else None
     state = _State(input_shape, rf, itemsize=_itemsize(model, dtype))
     _walk(model, state, "", 0, _name(model))
     seen, total, trainable = set(), 0, 0
