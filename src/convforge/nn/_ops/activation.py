@@ -82,12 +82,6 @@ def _masked(grad, mask):
     return np.where(mask, grad, 0).astype(grad.dtype, copy=False)
 
 
-def stable_sigmoid(x):
-    """``1 / (1 + exp(-x))`` without overflow warnings for large ``|x|``, in ``x``'s dtype."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-
-
 def _kept_input(ctx, x, inplace):
     """Save ``x`` for backward (a copy when the op is about to overwrite it)."""
     if ctx.needs_input_grad[0]:
