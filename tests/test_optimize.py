@@ -272,6 +272,29 @@ def test_graph_folds_only_where_the_data_flow_allows(case):
     assert "Dropout" not in counts
 
 
+class TripledForward:
+    """A forward set on one BatchNorm instance (copied along with the model: it holds the module)."""
+
+    def __init__(self, bn):
+        self.bn = bn
+
+    def __call__(self, x):
+        return nn.BatchNorm2d.forward(self.bn, x) * 3
+
+
+def test_forward_set_on_an_instance_is_kept_and_not_folded():
+    convforge.manual_seed(0)
+    model = randomise_bn(nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).double())
+    model[1].forward = TripledForward(model[1])
+    x = rand((2, 3, 6, 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fast = optimize_for_inference(model, example_input=x)
+    assert_same(fast(x), reference(model, x))
+    assert "forward" in fast[1].__dict__ and [type(m).__name__ for m in fast] == ["FusedConv2d", "BatchNorm2d",
+                                                                                   "ReLU"]
+
+
 def test_hidden_use_is_caught_by_the_check():
     convforge.manual_seed(0)
     model = randomise_bn(HiddenUse().double())

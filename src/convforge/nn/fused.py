@@ -24,6 +24,8 @@ from . import functional as F
 
 __all__ = ["FusedConv1d", "FusedConv2d", "FusedConv3d", "EPILOGUE_ACTIVATIONS", "fused_conv"]
 
+_MAX_PLANS = 64
+
 # activation type -> its result on a fresh array it may overwrite (F's kernels; in place where F has it)
 EPILOGUE_ACTIVATIONS = {
     ReLU: lambda m, y: F.relu(y, inplace=True),
@@ -90,6 +92,8 @@ class _FusedConvNd(_ConvForwardNd):
             if plan is not None and x.dtype == self.weight.dtype:
                 return self._run(x, plan)
             y = self._recorded(x)          # validates every argument; the same engine computes it
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()        # a server seeing ever new sizes keeps a bounded cache
             self._plans[(x.shape, x.dtype)] = self._plan(x.shape)
             return np.ndarray.view(y, np.ndarray) if isinstance(y, Tensor) else y
         return self._recorded(x)

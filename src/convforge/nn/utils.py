@@ -213,9 +213,10 @@ class _Call(NamedTuple):
 
 
 def _own_forward(module, base) -> bool:
-    """``module`` computes what ``base`` does: its class overrides neither ``forward`` nor the convolution."""
+    """``module`` computes what ``base`` does: neither its class nor the instance overrides ``forward`` or the
+    convolution."""
     cls = type(module)
-    return cls.forward is base.forward and getattr(cls, "_conv_forward", None) is getattr(base, "_conv_forward", None)
+    return "forward" not in module.__dict__ and cls.forward is base.forward and getattr(cls, "_conv_forward", None) is getattr(base, "_conv_forward", None)
 
 
 def _is_plain_conv(m) -> bool:
@@ -253,13 +254,17 @@ def _trace(model, example):
             return out
         return record
 
+    own = {id(m): m.__dict__["forward"] for m in modules if "forward" in m.__dict__}   # set on the instance
     for m in modules:
         m.__dict__["forward"] = recorder(m)
     try:
         out = model(tensor(example, requires_grad=True))
     finally:
         for m in modules:
-            m.__dict__.pop("forward", None)
+            if id(m) in own:
+                m.__dict__["forward"] = own[id(m)]
+            else:
+                m.__dict__.pop("forward", None)
     return calls, out
 
 
