@@ -1,5 +1,7 @@
 """``convforge.explain``: how a convolution layer computes, traced by the engine's own index rules.
 
+:func:`explain` is a data builder (``_build``: sizes and counts from :func:`convforge.layer_view.layer_view`,
+which takes them from :mod:`convforge.shapes`; traced values) followed by a renderer (``_render``: the text).
 The output sizes come from :mod:`convforge.shapes`, the window of every explained output from
 :mod:`convforge._indexing` (``conv_window`` / ``transpose_contributions`` / ``transpose_scatter``, the functions
 the reference loops use), and every explained value is compared with the output of the real engine, so the
@@ -25,16 +27,21 @@ y[0] = 0×0.1 + 1×0.2 + 2×0.3 = 0.8
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _indexing, shapes
+from . import _canon, _indexing
+from ._padding import pad
+from ._spec import parse_layer
+from .layer_view import LayerView, layer_view
+from .nn import functional as F
 
 __all__ = ["explain", "Explanation", "DimExplanation", "PositionTrace", "Term"]
 
 Index = Tuple[int, ...]
+Pairs = Tuple[Tuple[int, int], ...]
 MAX_TERMS_IN_TEXT = 48
 
 
@@ -132,7 +139,6 @@ def _idx(index: Sequence[int]) -> str:
 
 def _resolve_layer(layer):
     if isinstance(layer, str):
-        from ._spec import parse_layer
         layer = parse_layer(layer)
     if not (hasattr(layer, "kernel_size") and hasattr(layer, "in_channels") and hasattr(layer, "weight")):
         raise TypeError(f"explain expects a convolution layer (Conv*/ConvTranspose*) or its spec, got "
@@ -208,19 +214,11 @@ def _positions(at, out_shape) -> List[Index]:
     return result
 
 
-def _geometry(layer, sizes):
-    n = len(layer.kernel_size)
-    if layer.transposed:
-        pads = tuple(layer._padding_spec)
-        return pads, tuple(layer.output_padding)
-    return tuple(layer.padding_pairs(sizes)), (0,) * n
-
-
-def _dims(layer, sizes, pads, ops, out_sizes) -> List[DimExplanation]:
+def _dims(view: LayerView) -> List[DimExplanation]:
     dims = []
-    for a, (i, k, s, d, (lo, hi), op, o) in enumerate(zip(sizes, layer.kernel_size, layer.stride, layer.dilation,
-                                                          pads, ops, out_sizes)):
-        if layer.transposed:
+    for a, (i, k, s, d, (lo, hi), op, o) in enumerate(zip(view.in_sizes, view.kernel, view.stride, view.dilation,
+                                                          view.padding, view.output_padding, view.out_sizes)):
+        if view.transposed:
             formula = (f"o = (i-1)×s - p_lo - p_hi + d×(k-1) + output_padding + 1 = ({i}-1)×{s} - {lo} - {hi} + "
                        f"{d}×({k}-1) + {op} + 1 = {o}")
         else:
@@ -230,13 +228,13 @@ def _dims(layer, sizes, pads, ops, out_sizes) -> List[DimExplanation]:
     return dims
 
 
-def _conv_trace(layer, pos, x, w, b, pads, sizes) -> Tuple[List[Term], int]:
+def _conv_trace(view: LayerView, pos, x, w) -> Tuple[List[Term], int]:
     bi, oc, spatial = pos[0], pos[1], pos[2:]
-    cg = layer.in_channels // layer.groups
-    g = oc // (layer.out_channels // layer.groups)
+    cg = view.in_channels // view.groups
+    g = oc // (view.out_channels // view.groups)
     terms, outside = [], 0
-    for tap, idx, inside in _indexing.conv_window(spatial, layer.kernel_size, layer.stride, pads, layer.dilation,
-                                                  sizes):
+    for tap, idx, inside in _indexing.conv_window(spatial, view.kernel, view.stride, view.padding, view.dilation,
+                                                  view.in_sizes):
         if not inside:
             outside += 1
             continue
@@ -247,24 +245,128 @@ def _conv_trace(layer, pos, x, w, b, pads, sizes) -> Tuple[List[Term], int]:
     return terms, outside
 
 
-def _transpose_trace(layer, pos, x, w, pads, sizes) -> Tuple[List[Term], int]:
+def _transpose_trace(view: LayerView, pos, x, w) -> Tuple[List[Term], int]:
     bi, oc, spatial = pos[0], pos[1], pos[2:]
-    cg = layer.in_channels // layer.groups
-    og = layer.out_channels // layer.groups
-    g, oj = divmod(oc, og)
+    cg = view.in_channels // view.groups
+    g, oj = divmod(oc, view.out_channels // view.groups)
     terms = []
-    pairs = list(_indexing.transpose_contributions(spatial, layer.kernel_size, layer.stride, pads, layer.dilation,
-                                                   sizes))
+    pairs = list(_indexing.transpose_contributions(spatial, view.kernel, view.stride, view.padding, view.dilation,
+                                                   view.in_sizes))
     for tap, idx in pairs:
         for ci in range(cg):
             xi = (bi, g * cg + ci) + idx
             wi = (g * cg + ci, oj) + tap
             terms.append(Term(xi, wi, x[xi].item(), w[wi].item()))
     terms.sort(key=lambda t: (t.input_index, t.weight_index))
-    return terms, math.prod(layer.kernel_size) - len(pairs)
+    return terms, math.prod(view.kernel) - len(pairs)
 
 
-def _equation(pos, terms, bias, value, n_spatial) -> str:
+def _equivalent_value(view: LayerView, x, w, pos):
+    """Value at ``pos`` from the stride-expanded formulation, computed independently of the scatter view."""
+    n = view.n
+    bi, oc = pos[0], pos[1]
+    cg = view.in_channels // view.groups
+    g, oj = divmod(oc, view.out_channels // view.groups)
+    xs = x[bi, g * cg:(g + 1) * cg]
+    expanded = np.zeros((cg,) + tuple((i - 1) * s + 1 for i, s in zip(xs.shape[1:], view.stride)), xs.dtype)
+    expanded[(slice(None),) + tuple(slice(None, None, s) for s in view.stride)] = xs
+    total = 0.0
+    flipped = np.flip(w[g * cg:(g + 1) * cg, oj], axis=tuple(range(1, n + 1)))
+    for tap in np.ndindex(*view.kernel):
+        e = tuple(o + t * d - (d * (k - 1) - lo)
+                  for o, t, d, k, (lo, _) in zip(pos[2:], tap, view.dilation, view.kernel, view.padding))
+        if all(0 <= v < m for v, m in zip(e, expanded.shape[1:])):
+            total = total + np.dot(expanded[(slice(None),) + e], flipped[(slice(None),) + tap])
+    return total
+
+
+def _output_padding_reach(view: LayerView) -> List[Tuple[int, List[int], List[int]]]:
+    """Per dimension with ``output_padding > 0``: ``(axis, the cells it adds, input×tap products reaching each)``."""
+    reach = []
+    for a, (i, k, s, d, (lo, _), op, o) in enumerate(zip(view.in_sizes, view.kernel, view.stride, view.dilation,
+                                                        view.padding, view.output_padding, view.out_sizes)):
+        if op:
+            extra = list(range(o - op, o))
+            reach.append((a, extra, [sum(1 for j in range(i) for t in range(k) if j * s - lo + t * d == e)
+                                     for e in extra]))
+    return reach
+
+
+@dataclass
+class _Facts:
+    """What the renderer needs beyond the public :class:`Explanation`: the layer view (after any non-zero padding
+    mode was applied to the input), that mode, the padding as the layer states it, and the transposed extras."""
+
+    view: LayerView
+    padding_mode: str
+    mode_pads: Pairs
+    stated_padding: Any
+    scatter_first: List[Tuple[Index, Index, bool]] = field(default_factory=list)
+    output_padding_reach: List[Tuple[int, List[int], List[int]]] = field(default_factory=list)
+    expanded_values: List[float] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the data: sizes, counts and traced values
+# ---------------------------------------------------------------------------------------------------------------
+def _build(layer, input, at, weight, bias) -> Tuple[Explanation, _Facts]:
+    """Compute and validate everything :func:`explain` reports; no text."""
+    layer = _resolve_layer(layer)
+    shape, x = _input(layer, input)
+    view = layer_view(layer, shape)
+    mode = view.padding_mode
+    mode_pads = view.padding
+    if mode != "zeros":   # pad with the mode's values, then convolve with no padding
+        if x is not None:
+            x = pad(x, _canon.torch_pad_order(mode_pads), mode=mode)
+        padded = tuple(i + lo + hi for i, (lo, hi) in zip(view.in_sizes, mode_pads))
+        view = replace(view, in_sizes=padded, padding=((0, 0),) * view.n)
+    w_shape = tuple(layer.weight.shape)
+    w = _parameter(weight, w_shape, "weight", layer.weight)
+    b = _parameter(bias, (view.out_channels,), "bias", layer.bias) if layer.bias is not None or bias is not None \
+        else None
+    view = replace(view, bias=b is not None)
+    exp = Explanation(repr(layer), view.transposed, view.input_shape, view.output_shape, _dims(view), w_shape,
+                      (view.out_channels,) if b is not None else None, view.params, _params_formula(view),
+                      view.macs, view.groups)
+    facts = _Facts(view, mode, mode_pads, getattr(layer, "padding", None))
+    if view.transposed:
+        facts.scatter_first = list(_indexing.transpose_scatter((0,) * view.n, view.kernel, view.stride,
+                                                               view.padding, view.dilation, view.out_sizes))
+        facts.output_padding_reach = _output_padding_reach(view)
+    positions = _positions(at, view.output_shape)
+    if positions and x is None:
+        raise ValueError("explain: tracing output values (at=...) needs an input array, not just a shape")
+    if x is None:
+        return exp, facts
+    if view.transposed:
+        exp.output = F.conv_transpose(x, w, b, view.stride, view.padding, view.output_padding, view.groups,
+                                      view.dilation)
+    else:
+        exp.output = F.conv(x, w, b, view.stride, view.padding, view.dilation, view.groups)
+    for pos in positions:
+        terms, missing = (_transpose_trace if view.transposed else _conv_trace)(view, pos, x, w)
+        bias_v = None if b is None else b[pos[1]].item()
+        value = sum((t.product for t in terms), 0.0) + (0.0 if bias_v is None else bias_v)
+        trace = PositionTrace(pos, terms, bias_v, value, exp.output[pos].item(), missing)
+        trace.equation = _equation(pos, terms, bias_v, value)
+        exp.positions.append(trace)
+        if view.transposed:
+            facts.expanded_values.append(_equivalent_value(view, x, w, pos) + (0.0 if bias_v is None else bias_v))
+    return exp, facts
+
+
+def _params_formula(view: LayerView) -> str:
+    w_shape = view.weight_shape
+    kdims = "×".join(map(str, view.kernel))
+    return f"{w_shape[0]}×{w_shape[1]}×{kdims}" + (f" + {view.out_channels}" if view.bias else "") + \
+        f" = {view.params}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the text
+# ---------------------------------------------------------------------------------------------------------------
+def _equation(pos, terms, bias, value) -> str:
     name = f"y[{_idx(pos[2:])}]" if pos[:2] == (0, 0) else f"y[{_idx(pos)}]"
     shown = terms[:MAX_TERMS_IN_TEXT]
     parts = [f"{_num(t.x)}×{_num(t.w)}" for t in shown]
@@ -276,7 +378,7 @@ def _equation(pos, terms, bias, value, n_spatial) -> str:
     return f"{name} = {' + '.join(parts) if parts else '0'} = {_num(value)}"
 
 
-def _term_sources(pos, terms, transposed) -> str:
+def _term_sources(terms, transposed) -> str:
     if not terms:
         return ""
     shown = terms[:MAX_TERMS_IN_TEXT]
@@ -289,13 +391,13 @@ def _term_sources(pos, terms, transposed) -> str:
     return f"    products (x[channel, input]·w[{w_axes}, tap]): {src}{more}"
 
 
-def _expanded_view(layer, sizes, pads, ops) -> List[str]:
+def _expanded_view(view: LayerView) -> List[str]:
     """The transposed conv as a stride-1 convolution over the stride-expanded, padded input with the kernel
     flipped: per dim, ``s-1`` zeros between cells, ``d*(k-1) - p_lo`` cells before and
     ``d*(k-1) - p_hi + output_padding`` after (negative = cropped)."""
     lines = []
-    for a, (i, k, s, d, (lo, hi), op) in enumerate(zip(sizes, layer.kernel_size, layer.stride, layer.dilation,
-                                                      pads, ops)):
+    for a, (i, k, s, d, (lo, hi), op) in enumerate(zip(view.in_sizes, view.kernel, view.stride, view.dilation,
+                                                      view.padding, view.output_padding)):
         before, after = d * (k - 1) - lo, d * (k - 1) - hi + op
         expanded = (i - 1) * s + 1
         total = before + expanded + after
@@ -303,7 +405,7 @@ def _expanded_view(layer, sizes, pads, ops) -> List[str]:
                      f"{before} before and {after} after (d×(k-1) - p_lo = {d}×{k - 1} - {lo}, d×(k-1) - p_hi + "
                      f"output_padding = {d}×{k - 1} - {hi} + {op}) -> {total} cells; a stride-1 window of {k} taps "
                      f"(dilation {d}) gives {total - d * (k - 1)} outputs")
-        if len(sizes) == 1 and total <= 80 and before >= 0 and after >= 0:
+        if view.n == 1 and total <= 80 and before >= 0 and after >= 0:
             cells = ["0"] * before
             for j in range(i):
                 cells += [f"x{j}"] + (["0"] * (s - 1) if j < i - 1 else [])
@@ -314,37 +416,13 @@ def _expanded_view(layer, sizes, pads, ops) -> List[str]:
     return lines
 
 
-def _equivalent_value(layer, x, w, pos, pads, ops):
-    """Value at ``pos`` from the stride-expanded formulation, computed independently of the scatter view."""
-    n = len(layer.kernel_size)
-    bi, oc = pos[0], pos[1]
-    cg = layer.in_channels // layer.groups
-    og = layer.out_channels // layer.groups
-    g, oj = divmod(oc, og)
-    xs = x[bi, g * cg:(g + 1) * cg]
-    expanded = np.zeros((cg,) + tuple((i - 1) * s + 1 for i, s in zip(xs.shape[1:], layer.stride)), xs.dtype)
-    expanded[(slice(None),) + tuple(slice(None, None, s) for s in layer.stride)] = xs
-    total = 0.0
-    flipped = np.flip(w[g * cg:(g + 1) * cg, oj], axis=tuple(range(1, n + 1)))
-    for tap in np.ndindex(*layer.kernel_size):
-        e = tuple(o + t * d - (d * (k - 1) - lo)
-                  for o, t, d, k, (lo, _) in zip(pos[2:], tap, layer.dilation, layer.kernel_size, pads))
-        if all(0 <= v < m for v, m in zip(e, expanded.shape[1:])):
-            total = total + np.dot(expanded[(slice(None),) + e], flipped[(slice(None),) + tap])
-    return total
-
-
-def _output_padding_note(layer, sizes, pads, ops, out_sizes) -> List[str]:
+def _output_padding_note(view: LayerView, reach) -> List[str]:
     lines = []
-    for a, (i, k, s, d, (lo, hi), op, o) in enumerate(zip(sizes, layer.kernel_size, layer.stride, layer.dilation,
-                                                         pads, ops, out_sizes)):
-        if not op:
-            continue
-        extra = list(range(o - op, o))
-        counts = [sum(1 for j in range(i) for t in range(k) if j * s - lo + t * d == e) for e in extra]
+    for a, extra, counts in reach:
+        op, o = view.output_padding[a], view.out_sizes[a]
         where = ", ".join(f"index {e}: {c} input×tap product(s) per channel pair" for e, c in zip(extra, counts))
         if all(counts):
-            verdict = ("real outputs that the padding would otherwise have cropped -- not zeros")
+            verdict = "real outputs that the padding would otherwise have cropped -- not zeros"
         elif not any(counts):
             verdict = "no input reaches them here (p_hi < output_padding), so they hold only the bias"
         else:
@@ -354,6 +432,76 @@ def _output_padding_note(layer, sizes, pads, ops, out_sizes) -> List[str]:
     if lines:
         lines.insert(0, "What output_padding adds (it only un-crops cells at the far end; it never inserts zeros):")
     return lines
+
+
+def _render(exp: Explanation, facts: _Facts) -> str:
+    view = facts.view
+    g, cin, cout, kprod = view.groups, view.in_channels, view.out_channels, math.prod(view.kernel)
+    has_bias = exp.bias_shape is not None
+    lines = [f"{exp.layer}", f"input {list(exp.input_shape)} -> output {list(exp.output_shape)}", ""]
+    if facts.padding_mode != "zeros":
+        lines.append(f"padding_mode={facts.padding_mode!r}: the input is first padded by {list(facts.mode_pads)} "
+                     f"with {facts.padding_mode} values, then convolved with no padding; indices below refer to "
+                     f"that padded input.")
+    lines.append("Output size per spatial dimension:")
+    for d in exp.dims:
+        lines.append(f"  dim {d.axis}: i={d.input_size}, k={d.kernel}, s={d.stride}, d={d.dilation}, "
+                     f"padding (lo, hi)=({d.padding[0]}, {d.padding[1]})" +
+                     (f", output_padding={d.output_padding}" if view.transposed else "") + f": {d.formula}")
+    if isinstance(facts.stated_padding, str) and facts.stated_padding == "same":
+        lines.append("  padding='same': total d×(k-1) per dim (stride 1), split with the smaller half first: " +
+                     ", ".join(f"{lo + hi} -> ({lo}, {hi})" for lo, hi in view.padding))
+    elif any(lo != hi for lo, hi in view.padding):
+        lines.append("  padding is asymmetric: " + ", ".join(f"dim {a}: {lo} before, {hi} after"
+                                                             for a, (lo, hi) in enumerate(view.padding)))
+    kernel_list = ", ".join(map(str, view.kernel))
+    if view.transposed:
+        w_formula = f"(in, out/groups, *kernel) = ({cin}, {cout}/{g}, {kernel_list})"
+        mac_formula = (f"N×C_in×prod(in)×(C_out/groups)×prod(k) = {view.batch}×{cin}×{math.prod(view.in_sizes)}×"
+                       f"{cout // g}×{kprod}")
+    else:
+        w_formula = f"(out, in/groups, *kernel) = ({cout}, {cin}/{g}, {kernel_list})"
+        mac_formula = (f"N×C_out×prod(out)×(C_in/groups)×prod(k) = {view.batch}×{cout}×{math.prod(view.out_sizes)}×"
+                       f"{cin // g}×{kprod}")
+    lines += ["", "Parameters:", f"  weight {list(exp.weight_shape)}: {w_formula}",
+              f"  bias {[cout] if has_bias else None}",
+              ("  count = in×(out/groups)×prod(kernel)" if view.transposed else
+               "  count = out×(in/groups)×prod(kernel)") + (" + out" if has_bias else "") +
+              f" = {exp.params_formula}",
+              f"  MACs = {mac_formula} = {exp.macs:,}  (FLOPs = 2×MACs = {2 * exp.macs:,}; bias not counted)"]
+    if g > 1:
+        spans = [f"out {k * (cout // g)}-{(k + 1) * (cout // g) - 1} <- in {k * (cin // g)}-{(k + 1) * (cin // g) - 1}"
+                 for k in range(min(g, 6))]
+        lines.append(f"  groups={g}{' (depthwise)' if g == cin else ''}: each group of channels is a separate "
+                     f"convolution: " + "; ".join(spans) + ("; ..." if g > 6 else ""))
+    if view.transposed:
+        first = facts.scatter_first
+        lines += ["", "As a scatter: input cell j adds x[j]×w[t] into output j×s - p_lo + t×d for every tap t "
+                  "(targets outside [0, o) are cropped by the padding).",
+                  "  e.g. input " + str(list((0,) * view.n)) + " spreads its kernel onto outputs " +
+                  ", ".join(f"{list(idx)}{'' if inside else ' (cropped)'}" for _, idx, inside in first[:16]) +
+                  (" ..." if len(first) > 16 else "")]
+        lines += ["", "As a convolution over the stride-expanded, padded input with the flipped kernel:"]
+        lines += _expanded_view(view)
+        note = _output_padding_note(view, facts.output_padding_reach)
+        if note:
+            lines += [""] + note
+    if exp.positions:
+        lines += ["", "Output values (products from the engine's index rules; value checked against the engine):"]
+    for k, trace in enumerate(exp.positions):
+        lines.append("  " + trace.equation)
+        src = _term_sources(trace.terms, view.transposed)
+        if src:
+            lines.append(src)
+        if trace.padding_taps:
+            why = ("fell on the zero padding" if not view.transposed else
+                   "receive no input cell here (the stride skips them or the input ends)")
+            lines.append(f"    ({trace.padding_taps} of {kprod} kernel taps {why})")
+        if view.transposed:
+            lines.append(f"    same value from the expanded-input convolution: {_num(facts.expanded_values[k])}")
+        if not np.isclose(trace.value, trace.engine_value, rtol=1e-9, atol=1e-12):  # pragma: no cover
+            lines.append(f"    WARNING: the engine computed {_num(trace.engine_value)}")
+    return "\n".join(lines)
 
 
 def explain(layer, input, *, at=None, weight=None, bias=None) -> Explanation:
@@ -382,128 +530,6 @@ def explain(layer, input, *, at=None, weight=None, bias=None) -> Explanation:
     >>> print(e.positions[0].equation)
     y[2] = 1×100 + 2×1 = 102
     """
-    layer = _resolve_layer(layer)
-    name = type(layer).__name__
-    shape, x = _input(layer, input)
-    n = len(layer.kernel_size)
-    sizes = shape[2:]
-    mode = getattr(layer, "padding_mode", "zeros")
-    pads, ops = _geometry(layer, sizes)
-    mode_note = []
-    if mode != "zeros":
-        from ._canon import torch_pad_order
-        from ._padding import pad
-        mode_note = [f"padding_mode={mode!r}: the input is first padded by {list(pads)} with {mode} values, then "
-                     f"convolved with no padding; indices below refer to that padded input."]
-        if x is not None:
-            x = pad(x, torch_pad_order(pads), mode=mode)
-        sizes = tuple(i + lo + hi for i, (lo, hi) in zip(sizes, pads))
-        shape = shape[:2] + sizes
-        pads = ((0, 0),) * n
-    try:
-        if layer.transposed:
-            out_sizes = shapes.conv_transpose_output_shape(sizes, layer.kernel_size, layer.stride, list(pads),
-                                                           layer.dilation, ops)
-        else:
-            out_sizes = shapes.conv_output_shape(sizes, layer.kernel_size, layer.stride, list(pads), layer.dilation)
-    except ValueError as e:
-        raise ValueError(f"{name} on input {list(shape)}: {e}") from None
-    out_shape = (shape[0], layer.out_channels) + tuple(out_sizes)
-    w_shape = tuple(layer.weight.shape)
-    w = _parameter(weight, w_shape, "weight", layer.weight)
-    has_bias = layer.bias is not None
-    b = _parameter(bias, (layer.out_channels,), "bias", layer.bias) if has_bias or bias is not None else None
-    g, cin, cout, kprod = layer.groups, layer.in_channels, layer.out_channels, math.prod(layer.kernel_size)
-    kdims = "×".join(map(str, layer.kernel_size))
-    if layer.transposed:
-        w_formula = f"(in, out/groups, *kernel) = ({cin}, {cout}/{g}, {', '.join(map(str, layer.kernel_size))})"
-        macs = shape[0] * cin * math.prod(sizes) * (cout // g) * kprod
-        mac_formula = (f"N×C_in×prod(in)×(C_out/groups)×prod(k) = {shape[0]}×{cin}×{math.prod(sizes)}×"
-                       f"{cout // g}×{kprod}")
-    else:
-        w_formula = f"(out, in/groups, *kernel) = ({cout}, {cin}/{g}, {', '.join(map(str, layer.kernel_size))})"
-        macs = shape[0] * cout * math.prod(out_sizes) * (cin // g) * kprod
-        mac_formula = (f"N×C_out×prod(out)×(C_in/groups)×prod(k) = {shape[0]}×{cout}×{math.prod(out_sizes)}×"
-                       f"{cin // g}×{kprod}")
-    params = math.prod(w_shape) + (cout if b is not None else 0)
-    p_formula = (f"{w_shape[0]}×{w_shape[1]}×{kdims}" + (f" + {cout}" if b is not None else "") + f" = {params}")
-    dims = _dims(layer, sizes, pads, ops, out_sizes)
-    exp = Explanation(repr(layer), bool(layer.transposed), tuple(shape), out_shape, dims, w_shape,
-                      (cout,) if b is not None else None, params, p_formula, macs, g)
-
-    lines = [f"{exp.layer}", f"input {list(shape)} -> output {list(out_shape)}", ""]
-    lines += mode_note
-    lines.append("Output size per spatial dimension:")
-    for d in dims:
-        lines.append(f"  dim {d.axis}: i={d.input_size}, k={d.kernel}, s={d.stride}, d={d.dilation}, "
-                     f"padding (lo, hi)=({d.padding[0]}, {d.padding[1]})" +
-                     (f", output_padding={d.output_padding}" if layer.transposed else "") + f": {d.formula}")
-    spec = getattr(layer, "padding", None)
-    if isinstance(spec, str) and spec == "same":
-        lines.append("  padding='same': total d×(k-1) per dim (stride 1), split with the smaller half first: " +
-                     ", ".join(f"{lo + hi} -> ({lo}, {hi})" for lo, hi in pads))
-    elif any(lo != hi for lo, hi in pads):
-        lines.append("  padding is asymmetric: " + ", ".join(f"dim {a}: {lo} before, {hi} after"
-                                                             for a, (lo, hi) in enumerate(pads)))
-    lines += ["", "Parameters:", f"  weight {list(w_shape)}: {w_formula}",
-              f"  bias {[cout] if b is not None else None}",
-              ("  count = in×(out/groups)×prod(kernel)" if layer.transposed else
-               "  count = out×(in/groups)×prod(kernel)") + (" + out" if b is not None else "") + f" = {p_formula}",
-              f"  MACs = {mac_formula} = {macs:,}  (FLOPs = 2×MACs = {2 * macs:,}; bias not counted)"]
-    if g > 1:
-        spans = [f"out {k * (cout // g)}-{(k + 1) * (cout // g) - 1} <- in {k * (cin // g)}-{(k + 1) * (cin // g) - 1}"
-                 for k in range(min(g, 6))]
-        lines.append(f"  groups={g}{' (depthwise)' if g == cin else ''}: each group of channels is a separate "
-                     f"convolution: " + "; ".join(spans) + ("; ..." if g > 6 else ""))
-    if layer.transposed:
-        lines += ["", "As a scatter: input cell j adds x[j]×w[t] into output j×s - p_lo + t×d for every tap t "
-                  "(targets outside [0, o) are cropped by the padding)."]
-        first = list(_indexing.transpose_scatter((0,) * n, layer.kernel_size, layer.stride, pads, layer.dilation,
-                                                 out_sizes))
-        lines.append("  e.g. input " + str(list((0,) * n)) + " spreads its kernel onto outputs " +
-                     ", ".join(f"{list(idx)}{'' if inside else ' (cropped)'}" for _, idx, inside in first[:16]) +
-                     (" ..." if len(first) > 16 else ""))
-        lines += ["", "As a convolution over the stride-expanded, padded input with the flipped kernel:"]
-        lines += _expanded_view(layer, sizes, pads, ops)
-        note = _output_padding_note(layer, sizes, pads, ops, out_sizes)
-        if note:
-            lines += [""] + note
-
-    positions = _positions(at, out_shape)
-    if positions and x is None:
-        raise ValueError("explain: tracing output values (at=...) needs an input array, not just a shape")
-    if x is not None:
-        from .nn import functional as F
-        bias_arr = None if b is None else b
-        if layer.transposed:
-            y = F.conv_transpose(x, w, bias_arr, layer.stride, pads, ops, g, layer.dilation)
-        else:
-            y = F.conv(x, w, bias_arr, layer.stride, pads, layer.dilation, g)
-        exp.output = y
-        if positions:
-            lines += ["", "Output values (products from the engine's index rules; value checked against the engine):"]
-        for pos in positions:
-            if layer.transposed:
-                terms, missing = _transpose_trace(layer, pos, x, w, pads, sizes)
-            else:
-                terms, missing = _conv_trace(layer, pos, x, w, b, pads, sizes)
-            bias_v = None if b is None else b[pos[1]].item()
-            value = sum((t.product for t in terms), 0.0) + (0.0 if bias_v is None else bias_v)
-            trace = PositionTrace(pos, terms, bias_v, value, y[pos].item(), missing)
-            trace.equation = _equation(pos, terms, bias_v, value, n)
-            exp.positions.append(trace)
-            lines.append("  " + trace.equation)
-            src = _term_sources(pos, terms, layer.transposed)
-            if src:
-                lines.append(src)
-            if missing:
-                why = ("fell on the zero padding" if not layer.transposed else
-                       "receive no input cell here (the stride skips them or the input ends)")
-                lines.append(f"    ({missing} of {kprod} kernel taps {why})")
-            if layer.transposed:
-                eq = _equivalent_value(layer, x, w, pos, pads, ops) + (0.0 if bias_v is None else bias_v)
-                lines.append(f"    same value from the expanded-input convolution: {_num(eq)}")
-            if not np.isclose(value, trace.engine_value, rtol=1e-9, atol=1e-12):  # pragma: no cover
-                lines.append(f"    WARNING: the engine computed {_num(trace.engine_value)}")
-    exp.text = "\n".join(lines)
+    exp, facts = _build(layer, input, at, weight, bias)
+    exp.text = _render(exp, facts)
     return exp
