@@ -348,3 +348,19 @@ def test_empty_inputs_give_torchs_empty_outputs(call, backend):
     ours = call(F, lambda shape: np.zeros(shape))
     theirs = call(TF, lambda shape: torch.zeros(shape, dtype=torch.float64))
     assert np.shape(ours) == tuple(theirs.shape)
+
+
+@pytest.mark.parametrize("name,call", [
+    ("relu", lambda m, v: m.relu(v)), ("gelu", lambda m, v: m.gelu(v)), ("silu", lambda m, v: m.silu(v)),
+    ("hardswish", lambda m, v: m.hardswish(v)), ("max_pool", lambda m, v: m.max_pool2d(v, 3, 2, 1)),
+    ("batch_norm", lambda m, v: m.batch_norm(v, None, None, training=True)),
+    ("layer_norm", lambda m, v: m.layer_norm(v, (6,))), ("softmax", lambda m, v: m.softmax(v, dim=1)),
+    ("interpolate", lambda m, v: m.interpolate(v, scale_factor=2, mode="bilinear")),
+])
+def test_non_contiguous_inputs(name, call, backend):
+    base = np.random.default_rng(9).standard_normal((5, 2, 6, 4))
+    x = base.transpose(3, 1, 0, 2)[:, :, ::-1]                             # (4, 2, 5, 6), no unit stride
+    assert not x.flags.c_contiguous and not x.flags.f_contiguous
+    ours = call(F, x)
+    assert_close(ours, call(TF, torch.tensor(np.ascontiguousarray(x))).numpy(), what="forward")
+    np.testing.assert_array_equal(x, base.transpose(3, 1, 0, 2)[:, :, ::-1])   # the input is left alone
