@@ -6,7 +6,10 @@ One cluster serves the whole module; the in-memory NumPy result on the same data
 from __future__ import annotations
 
 import logging
+import pathlib
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -76,3 +79,12 @@ def test_modules_and_weights_pickle(client):
     assert np.array_equal(np.asarray(clone(x)), np.asarray(net(x)))
     remote = client.submit(lambda m, v: np.asarray(m(v)), net, x).result()
     assert np.array_equal(remote, np.asarray(net(x)))
+
+
+def test_large_volume_example_small():
+    """examples/large_volume.py --small: its own LocalCluster (2 workers, 1 GiB each), progress bar, block checks."""
+    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "large_volume.py"
+    done = subprocess.run([sys.executable, str(script), "--small"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "ok: every checked block equals the in-memory result" in done.stdout
+    assert done.stdout.count("max |dask - in-memory|") == 3
