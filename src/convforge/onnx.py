@@ -27,7 +27,7 @@ import importlib
 import numpy as np
 
 from convforge import _api, _canon
-from convforge.convert import _check_auto_pad, _onnx_pads_to_pairs, from_onnx_padding, onnx_transpose_pads
+from convforge.convert.padding import check_auto_pad, from_onnx_padding, onnx_pads_to_pairs, onnx_transpose_pads
 
 __all__ = ["conv", "conv_transpose", "load_model"]
 
@@ -110,7 +110,7 @@ def conv_transpose(X, W, B=None, *, auto_pad="NOTSET", dilations=None, group=1, 
         (1, 2, 10, 8)
     """
     x, w, b, n, s, d, g = _common(X, W, B, dilations, group, kernel_shape, strides, "ConvTranspose")
-    ap = _check_auto_pad(auto_pad)
+    ap = check_auto_pad(auto_pad)
     op = _canon.ntuple(list(output_padding) if output_padding is not None else 0, n, "output_padding", minimum=0)
     big = [dim for dim, (o_p, ss, dd) in enumerate(zip(op, s, d)) if o_p >= max(ss, dd)]
     if big:
@@ -120,7 +120,7 @@ def conv_transpose(X, W, B=None, *, auto_pad="NOTSET", dilations=None, group=1, 
         raise ValueError(f"ConvTranspose: X has {x.shape[1]} channels but W of shape {list(w.shape)} expects "
                          f"{w.shape[0]} (W is (C, M/group, *kernel))")
     if output_shape is None and ap == "NOTSET":
-        _onnx_pads_to_pairs(pads, n)                                    # validate before use
+        onnx_pads_to_pairs(pads, n)                                    # validate before use
     pairs = onnx_transpose_pads(x.shape[2:], w.shape[2:], strides=s, dilations=d, auto_pad=ap, pads=pads,
                                 output_padding=op, output_shape=output_shape)
     if all(lo >= 0 and hi >= 0 for lo, hi in pairs):

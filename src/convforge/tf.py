@@ -32,8 +32,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _api, _canon
-from .convert import (_channels_first, depthwise_weight_from_tf, from_tf_padding, tf_transpose_padding,
-                      transposed_weight_from_tf, weight_from_tf)
+from .convert.layouts import channels_first, depthwise_weight_from_tf, transposed_weight_from_tf, weight_from_tf
+from .convert.padding import from_tf_padding, tf_transpose_padding
 
 __all__ = ["conv1d", "conv2d", "conv3d", "convolution", "conv1d_transpose", "conv2d_transpose",
            "conv3d_transpose", "conv_transpose", "depthwise_conv2d", "separable_conv2d"]
@@ -90,7 +90,7 @@ def _format(data_format, n, op):
     fmt = _DEFAULT_FORMAT.get(n) if data_format is None else data_format
     if fmt is None:
         raise ValueError(f"{op}: no default data_format for {n} spatial dims")
-    return _channels_first(fmt, n)
+    return channels_first(fmt, n)
 
 
 def _conv(input, filters, strides, padding, data_format, dilations, n, op):
