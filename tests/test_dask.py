@@ -152,6 +152,17 @@ def test_pooling_and_chunking(data):
     _check(pool(_dask(draw, x), *args), expected)
 
 
+@settings(max_examples=30, **SETTINGS)
+@given(st.data())
+def test_adaptive_avg_pool_and_chunking(data):
+    draw, rng = data.draw, _rng(data)
+    n = draw(st.integers(1, 3))
+    x = rng.standard_normal((2, 2) + tuple(draw(st.integers(1, 9 if n < 3 else 6)) for _ in range(n)))
+    size = tuple(draw(st.one_of(st.none(), st.integers(1, 7))) for _ in range(n))
+    pool = getattr(F, f"adaptive_avg_pool{n}d")
+    _check(pool(_dask(draw, x), size), pool(x, size))
+
+
 @settings(max_examples=40, **SETTINGS)
 @given(st.data())
 def test_interpolate_and_chunking(data):
@@ -281,8 +292,8 @@ def test_map_network_one_exchange_and_halo():
 
 def test_unsupported_ops_fail_naming_the_op():
     xd = da.ones((1, 2, 8, 8), chunks=4)
-    with pytest.raises(NotImplementedError, match="AdaptiveAvgPoolFn has no Dask implementation"):
-        F.adaptive_avg_pool2d(xd, 1)
+    with pytest.raises(NotImplementedError, match="AdaptiveMaxPoolFn has no Dask implementation"):
+        F.adaptive_max_pool2d(xd, 1)
     with pytest.raises(NotImplementedError, match="return_indices"):
         F.max_pool2d(xd, 2, return_indices=True)
     with pytest.raises(NotImplementedError, match="training mode"):

@@ -31,6 +31,7 @@ from ..autograd.function import FunctionCtx
 from ..nn import functional as F
 from ..nn._ops import activation as _act, dropout as _drop, interpolate as _interp, linear as _lin
 from ..nn._ops import normalization as _norm, pooling as _pool
+from ..nn._ops.common import apply_along_spatial
 from ._tiling import AxisPlan, chunks_from_boundaries, conv_boundary, transpose_boundary, windowed
 
 __all__ = ["IMPLEMENTATIONS", "run_forward"]
@@ -233,6 +234,42 @@ def pool(fn, args, kwargs):
     return _finish(y, unbatched)
 
 
+# -- adaptive average pooling --------------------------------------------------------------------------------------
+def _adaptive_plan(chunks, in_size, out_size):
+    """Output ``j`` averages ``[floor(j*i/o), ceil((j+1)*i/o))``; output chunks follow the input's."""
+    starts = np.cumsum((0,) + tuple(chunks))[1:-1]
+    out_chunks = chunks_from_boundaries([int(b) * out_size // in_size for b in starts], out_size)
+    first, last = _pool._window_bounds(in_size, out_size)
+    windows, o0 = [], 0
+    for size in out_chunks:
+        windows.append((int(first[o0]), int(last[o0 + size - 1]), o0, o0 + size))
+        o0 += size
+    return AxisPlan(out_chunks, tuple(windows))
+
+
+def _adaptive_avg_block(slab, windows, sizes, targets, n):
+    if all(w[:2] == (0, i) and w[2:] == (0, o) for w, i, o in zip(windows, sizes, targets)):
+        return run_forward(_pool.AdaptiveAvgPoolFn, slab, n, targets)      # the whole plane: the in-memory op
+    mats, div = [], np.ones((1,) * n)
+    for dim, (w, i, o) in enumerate(zip(windows, sizes, targets)):
+        first, last = (b[w[2]:w[3], None] for b in _pool._window_bounds(i, o))
+        cols = np.arange(w[0], w[1])
+        mats.append(((cols >= first) & (cols < last)).astype(slab.dtype))
+        div = div * (last - first).reshape((1,) * dim + (-1,) + (1,) * (n - dim - 1))
+    return np.ascontiguousarray(apply_along_spatial(slab, mats) / div.astype(slab.dtype))
+
+
+def adaptive_avg_pool(fn, args, kwargs):
+    named = _bound(fn, args, kwargs)
+    n = named["n"]
+    xb, unbatched = _batched(named["x"], n)
+    meta = _meta_forward(fn, {**named, "x": xb}, "x")
+    targets = meta.shape[2:]
+    plans = [_adaptive_plan(c, i, o) for c, i, o in zip(xb.chunks[2:], xb.shape[2:], targets)]
+    block = functools.partial(_adaptive_avg_block, sizes=xb.shape[2:], targets=targets, n=n)
+    return _finish(windowed(xb, plans, block, meta.shape[1], meta.dtype, "adaptive_avg_pool"), unbatched)
+
+
 # -- interpolate ---------------------------------------------------------------------------------------------------
 def _interp_plan(chunks, in_size, plan):
     out_size = len(plan[0])
@@ -358,6 +395,7 @@ IMPLEMENTATIONS = {
     F.Pad: pad,
     _pool.MaxPoolFn: pool,
     _pool.AvgPoolFn: pool,
+    _pool.AdaptiveAvgPoolFn: adaptive_avg_pool,
     _interp.InterpolateFn: interpolate,
     _norm.BatchNormFn: batch_norm,
     _norm.LayerNormFn: layer_norm,
