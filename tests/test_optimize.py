@@ -13,6 +13,7 @@ import convforge.models as models
 import convforge.nn as nn
 from conftest import assert_close, requires_torch, to_torch, torch
 from convforge.nn.fused import EPILOGUE_ACTIVATIONS, FusedConv1d, FusedConv2d, FusedConv3d, _FusedConvNd
+from convforge.autograd.graph import UnrecordedOperation
 from convforge.nn.utils import optimize_for_inference
 
 
@@ -234,7 +235,19 @@ class WeightReadElsewhere(nn.Module):
         return self.bn(self.conv(x)) + nn.functional.conv2d(x, self.conv.weight, padding=1)
 
 
+class UnrecordedDerivation(HiddenUse):
+    """A tensor NumPy derived from the conv output without autograd: the graph cannot say where it came from."""
+
+    def forward(self, x):
+        y = self.conv(x)
+        derived = np.ndarray.view(y, type(y))
+        if getattr(derived, "requires_grad", False):          # while traced: the graph's unknown node
+            assert derived.grad_fn.fn is UnrecordedOperation
+        return self.bn(y) + derived
+
+
 GRAPHS = {
+    "unrecorded_derivation": (UnrecordedDerivation, (2, 3, 8, 8), 1, 0, 0),
     "tied_weights": (TiedWeights, (2, 4, 6, 6), 3, 0, 0),
     "weight_read_elsewhere": (WeightReadElsewhere, (2, 4, 6, 6), 1, 0, 0),
     # model builder -> (input shape, BatchNorms left, activations fused, ReLUs left)

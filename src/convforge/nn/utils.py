@@ -216,7 +216,8 @@ def _own_forward(module, base) -> bool:
     """``module`` computes what ``base`` does: neither its class nor the instance overrides ``forward`` or the
     convolution."""
     cls = type(module)
-    return "forward" not in module.__dict__ and cls.forward is base.forward and getattr(cls, "_conv_forward", None) is getattr(base, "_conv_forward", None)
+    same_conv = getattr(cls, "_conv_forward", None) is getattr(base, "_conv_forward", None)
+    return "forward" not in module.__dict__ and cls.forward is base.forward and same_conv
 
 
 def _is_plain_conv(m) -> bool:
@@ -477,7 +478,8 @@ def optimize_for_inference(model: Module, example_input=None) -> Module:
     absorbed = [m for f in fusions for m in (f.bn, f.act) if m is not None]
     for f in fusions:
         optimized = _replace(optimized, f.conv, _fused_module(f))
-    for m in absorbed + [m for m in _unique_modules(optimized) if type(m) in _EVAL_IDENTITIES]:
+    identities = [m for m in _unique_modules(optimized) if type(m) in _EVAL_IDENTITIES and "forward" not in m.__dict__]
+    for m in absorbed + identities:
         optimized = _replace(optimized, m, Identity())
     _freeze(optimized)
     if not _same_outputs(expected, optimized(example)):
