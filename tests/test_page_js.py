@@ -12,8 +12,15 @@ from convforge import nn
 from convforge.draw._page import _frame_key, page_html, python_frames
 from convforge.draw._page_js import INDEX_JS, UI_JS
 
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    tomllib = None
+
 NODE = shutil.which("node")
 HARNESS = Path(__file__).parent / "js" / "page_index_harness.js"
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = {"index.js": INDEX_JS, "ui.js": UI_JS}
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 TRANSPOSED = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 MAX_SIZE = {1: 8, 2: 5, 3: 3}
@@ -81,6 +88,22 @@ def test_javascript_index_rules_equal_python(tmp_path):
                 assert total == pytest.approx(f.value, rel=1e-12, abs=1e-12)
         n_ok += 1
     assert n_ok > 150 and n_err > 10   # both kinds really exercised
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_scripts_are_package_files_node_accepts(name):
+    """The page's scripts are real .js files of convforge.draw, shipped as package data and valid JavaScript."""
+    path = ROOT / "src" / "convforge" / "draw" / name
+    assert path.read_text(encoding="utf-8") == SCRIPTS[name] and SCRIPTS[name].strip()
+    lowered = SCRIPTS[name].lower()   # inlined into a <script> element: these would end or nest it
+    assert "</script" not in lowered and "<script" not in lowered and "<!--" not in lowered
+    if tomllib is not None:
+        config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+        assert "*.js" in config["tool"]["setuptools"]["package-data"]["convforge.draw"]
+    if NODE is None:
+        pytest.skip("node is not installed: cannot run node --check")
+    proc = subprocess.run([NODE, "--check", str(path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_page_is_one_offline_file(tmp_path):

@@ -2,7 +2,8 @@
 
 Nothing here re-derives an index rule: windows come from :mod:`convforge._indexing` (``conv_window``,
 ``transpose_scatter``, ``transpose_contributions``' formula through ``conv_window`` on the stride-expanded input),
-sizes from :mod:`convforge.shapes`, padding from :mod:`convforge._canon`, and the cell a padding cell copies from
+sizes and the padding split from :func:`convforge.layer_view.layer_view` (which takes them from
+:mod:`convforge.shapes`), and the cell a padding cell copies from
 convforge's own ``pad`` applied to a grid of flat indices.  Values (``values=True``) are pushed through the layer
 itself (a float64 copy), so the number under each output cell is the engine's.
 
@@ -22,7 +23,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .. import _canon, _indexing, shapes
+from .. import _canon, _indexing
+from ..layer_view import layer_view
 from .._padding import pad as _pad
 
 Index = Tuple[int, ...]
@@ -220,27 +222,15 @@ def geometry(layer, input_shape: Sequence[int]) -> Geometry:
     if math.prod(sizes) > MAX_CELLS:
         raise ValueError(f"input of {math.prod(sizes)} cells per channel is too large to draw (at most "
                          f"{MAX_CELLS}); use a smaller --input such as 1,{channels},{','.join(['5'] * n)}")
-    kernel, stride, dilation = tuple(layer.kernel_size), tuple(layer.stride), tuple(layer.dilation)
-    transposed = bool(getattr(layer, "transposed", False))
-    if transposed:
-        padding = _canon.canonical_padding(layer.padding, n, allow_strings=False)
-        output_padding = tuple(layer.output_padding)
-        out_sizes = shapes.conv_transpose_output_shape(sizes, kernel, stride, list(padding), dilation,
-                                                       output_padding)
-    else:
-        padding = _canon.resolve_padding(_canon.canonical_padding(layer.padding, n), sizes, kernel, stride,
-                                         dilation)
-        output_padding = (0,) * n
-        out_sizes = shapes.conv_output_shape(sizes, kernel, stride, list(padding), dilation)
-    if math.prod(out_sizes) > MAX_CELLS:
-        raise ValueError(f"output of {math.prod(out_sizes)} cells per channel is too large to draw (at most "
+    view = layer_view(layer, (channels,) + sizes)
+    if math.prod(view.out_sizes) > MAX_CELLS:
+        raise ValueError(f"output of {math.prod(view.out_sizes)} cells per channel is too large to draw (at most "
                          f"{MAX_CELLS}); use a smaller input")
-    return Geometry(name=repr(layer), transposed=transposed, in_channels=int(layer.in_channels),
-                    out_channels=int(layer.out_channels), groups=int(layer.groups), in_sizes=sizes,
-                    out_sizes=tuple(out_sizes), kernel=kernel, stride=stride, padding=tuple(padding),
-                    dilation=dilation, output_padding=output_padding,
-                    padding_mode=getattr(layer, "padding_mode", "zeros"),
-                    bias=getattr(layer, "bias", None) is not None)
+    return Geometry(name=repr(layer), transposed=view.transposed, in_channels=view.in_channels,
+                    out_channels=view.out_channels, groups=view.groups, in_sizes=view.in_sizes,
+                    out_sizes=view.out_sizes, kernel=view.kernel, stride=view.stride, padding=view.padding,
+                    dilation=view.dilation, output_padding=view.output_padding, padding_mode=view.padding_mode,
+                    bias=view.bias)
 
 
 def source_grid(geo: Geometry) -> np.ndarray:

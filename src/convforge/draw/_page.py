@@ -2,7 +2,7 @@
 
 The layer's parameters are editable; a slider and step buttons move through the frames; the page shows the
 output-size formula with numbers and the arithmetic of the highlighted cell.  The index rules run in JavaScript
-(``_page_js.INDEX_JS``, checked against Python by the tests); the Python frames (and the layer's own output
+(``index.js``, package data read by ``_page_js``, checked against Python by the tests); the Python frames (and the layer's own output
 values) of the initial layer are embedded and re-checked by the page when it loads.
 
 Testable DOM: every cell is a ``div.cf-cell`` with ``data-grid``, ``data-c``, ``data-pos``, ``data-kind`` and
