@@ -65,16 +65,22 @@ def _rng(data):
     return np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1)))
 
 
+def _conv_geometry(draw, max_kernel):
+    """Rank, groups, channels, kernel, stride and dilation of a random convolution."""
+    n = draw(st.integers(1, 3))
+    groups = draw(st.sampled_from([1, 1, 2]))
+    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kernel = tuple(draw(st.integers(1, max_kernel)) for _ in range(n))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(n))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(n))
+    return n, groups, cin, cout, kernel, stride, dilation
+
+
 @settings(max_examples=70, **SETTINGS)
 @given(st.data())
 def test_conv_any_rank_stride_dilation_groups_padding_and_chunking(data):
     draw, rng = data.draw, _rng(data)
-    n = draw(st.integers(1, 3))
-    groups = draw(st.sampled_from([1, 1, 2]))
-    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
-    kernel = tuple(draw(st.integers(1, 3)) for _ in range(n))
-    stride = tuple(draw(st.integers(1, 3)) for _ in range(n))
-    dilation = tuple(draw(st.integers(1, 2)) for _ in range(n))
+    n, groups, cin, cout, kernel, stride, dilation = _conv_geometry(draw, max_kernel=3)
     sizes = tuple(draw(st.integers(1, 11 if n < 3 else 7)) for _ in range(n))
     padding = draw(st.sampled_from(["int", "pairs", "same", "valid"]))
     padding = {"int": draw(st.integers(0, 2)), "same": "same", "valid": "valid",
@@ -93,12 +99,7 @@ def test_conv_any_rank_stride_dilation_groups_padding_and_chunking(data):
 @given(st.data())
 def test_conv_transpose_any_rank_and_chunking(data):
     draw, rng = data.draw, _rng(data)
-    n = draw(st.integers(1, 3))
-    groups = draw(st.sampled_from([1, 1, 2]))
-    cin, cout = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
-    kernel = tuple(draw(st.integers(1, 4)) for _ in range(n))
-    stride = tuple(draw(st.integers(1, 3)) for _ in range(n))
-    dilation = tuple(draw(st.integers(1, 2)) for _ in range(n))
+    n, groups, cin, cout, kernel, stride, dilation = _conv_geometry(draw, max_kernel=4)
     padding = tuple(draw(st.integers(0, 2)) for _ in range(n))
     out_pad = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
     sizes = tuple(draw(st.integers(1, 8 if n < 3 else 5)) for _ in range(n))

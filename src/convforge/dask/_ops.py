@@ -126,15 +126,23 @@ def _conv_block(slab, windows, weight, bias, sizes, stride, dilation, groups, n_
                        op=op)
 
 
-def conv(fn, args, kwargs):
+def _conv_prologue(fn, args, kwargs):
+    """Shared by conv and conv_transpose: named arguments (plain weights, batched input), the validated
+    empty-batch output, and canonical stride / dilation."""
     named = _bound(fn, args, kwargs)
-    w, b = _plain(named["weight"]), _plain(named["bias"])
+    w = _plain(named["weight"])
     n_spatial = named["n_spatial"] or w.ndim - 2
     xb, unbatched = _batched(named["input"], n_spatial)
-    named.update(input=xb, weight=w, bias=b)
+    named.update(input=xb, weight=w, bias=_plain(named["bias"]), n_spatial=n_spatial)
     meta = _meta_forward(fn, named, "input")
-    sizes, kernel = xb.shape[2:], w.shape[2:]
     stride, dilation = _api._spatial_args(n_spatial, named["stride"], named["dilation"])
+    return named, xb, unbatched, meta, stride, dilation
+
+
+def conv(fn, args, kwargs):
+    named, xb, unbatched, meta, stride, dilation = _conv_prologue(fn, args, kwargs)
+    w, b, n_spatial = named["weight"], named["bias"], named["n_spatial"]
+    sizes, kernel = xb.shape[2:], w.shape[2:]
     pads = _canon.resolve_padding(_canon.canonical_padding(named["padding"], n_spatial), sizes, kernel, stride,
                                   dilation)
     plans = [_window_plan(c, o, k, s, p[0], d)
@@ -164,13 +172,8 @@ def _conv_transpose_block(slab, windows, weight, bias, stride, dilation, groups,
 
 
 def conv_transpose(fn, args, kwargs):
-    named = _bound(fn, args, kwargs)
-    w, b = _plain(named["weight"]), _plain(named["bias"])
-    n_spatial = named["n_spatial"] or w.ndim - 2
-    xb, unbatched = _batched(named["input"], n_spatial)
-    named.update(input=xb, weight=w, bias=b)
-    meta = _meta_forward(fn, named, "input")
-    stride, dilation = _api._spatial_args(n_spatial, named["stride"], named["dilation"])
+    named, xb, unbatched, meta, stride, dilation = _conv_prologue(fn, args, kwargs)
+    w, b, n_spatial = named["weight"], named["bias"], named["n_spatial"]
     pads = _canon.canonical_padding(named["padding"], n_spatial, allow_strings=False)
     plans = [_transpose_plan(c, o, k, s, p[0], d)
              for c, o, k, s, p, d in zip(xb.chunks[2:], meta.shape[2:], w.shape[2:], stride, pads, dilation)]
