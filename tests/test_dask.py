@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 da = pytest.importorskip("dask.array")
 
+import convforge  # noqa: E402
 import convforge.nn as nn  # noqa: E402
 import convforge.nn.functional as F  # noqa: E402
 from convforge.dask import map_network, network_halo  # noqa: E402
@@ -293,10 +294,8 @@ def test_map_network_one_exchange_and_halo():
 
 def test_unsupported_ops_fail_naming_the_op():
     xd = da.ones((1, 2, 8, 8), chunks=4)
-    with pytest.raises(NotImplementedError, match="AdaptiveMaxPoolFn has no Dask implementation"):
-        F.adaptive_max_pool2d(xd, 1)
-    with pytest.raises(NotImplementedError, match="return_indices"):
-        F.max_pool2d(xd, 2, return_indices=True)
+    with pytest.raises(NotImplementedError, match="MSELossFn has no Dask implementation"):
+        F.mse_loss(xd, xd)
     with pytest.raises(NotImplementedError, match="training mode"):
         F.batch_norm(xd, np.zeros(2), np.ones(2), training=True)
     with pytest.raises(NotImplementedError, match="training mode"):
@@ -305,6 +304,29 @@ def test_unsupported_ops_fail_naming_the_op():
         map_network(nn.Sequential(nn.Conv2d(2, 2, 3, dtype=np.float64), nn.Flatten()), xd)
     with pytest.raises(ValueError, match="circular"):
         map_network(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1, padding_mode="circular", dtype=np.float64)), xd)
+
+
+def test_whole_plane_fallback_is_exact_and_warns():
+    x = np.random.default_rng(5).standard_normal((3, 2, 9, 7))
+    xd = da.from_array(x, chunks=(2, 1, 4, 3))
+    with pytest.warns(UserWarning, match="AdaptiveMaxPoolFn has no tiled Dask implementation"):
+        lazy = F.adaptive_max_pool2d(xd, (4, 3))
+    _check(lazy, F.adaptive_max_pool2d(x, (4, 3)))
+    with pytest.warns(UserWarning, match="whole planes"):
+        values, index = F.max_pool2d(xd, 2, return_indices=True)
+    expected = F.max_pool2d(x, 2, return_indices=True)
+    _check(values, expected[0])
+    assert np.array_equal(index.compute(scheduler="sync"), expected[1])
+
+
+def test_numpy_api_ops_residuals_and_cat_stay_lazy():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 10, 10))
+    xd = da.from_array(x, chunks=(1, 2, 4, 6))
+    conv = nn.Conv2d(3, 3, 3, padding=1, dtype=np.float64)
+    lazy = convforge.cat([conv(xd) + xd, np.tanh(xd) * 2], dim=1).sum(axis=(2, 3))
+    assert isinstance(lazy, da.Array)
+    _check(lazy, np.asarray(convforge.cat([conv(x) + x, np.tanh(x) * 2], dim=1)).sum(axis=(2, 3)))
 
 
 def test_errors_are_the_in_memory_ones_with_the_real_sizes():

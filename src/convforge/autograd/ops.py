@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _backend
 from .._grad_mode import is_grad_enabled as _grad_enabled
 from .function import Function
 from .tensor import FUNCTION_RULES, UFUNC_RULES, UNTRACKED_FUNCTIONS, UNTRACKED_UFUNCS, Tensor, unrecorded_result
@@ -437,7 +438,9 @@ def _nonempty(name, tensors):
 
 
 def _as_tensor(a):
-    return a if isinstance(a, Tensor) else np.ndarray.view(np.asarray(a), Tensor)
+    if isinstance(a, Tensor) or _backend.backend_for((a,)):     # another backend's array (Dask) stays lazy
+        return a
+    return np.ndarray.view(np.asarray(a), Tensor)
 
 
 # -- Tensor methods -----------------------------------------------------------------------------------------------

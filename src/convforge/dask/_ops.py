@@ -9,7 +9,11 @@ yields the output's channels, spatial sizes and dtype.  Then:
   padding that lies outside the array, so values equal the in-memory result;
 - pointwise ops (activations, BatchNorm in eval mode) run ``forward`` block by block (``map_blocks``);
 - ops along whole axes (softmax, layer_norm, linear) first merge the chunks of those axes;
-- ``F.pad`` is Dask's own ``pad`` (reflect / edge / wrap are NumPy's modes, which are torch's).
+- ``F.pad`` is Dask's own ``pad`` (reflect / edge / wrap are NumPy's modes, which are torch's);
+- autograd's NumPy-API ops (arithmetic, reductions, ``convforge.cat`` / ``stack``, indexing) run their ``forward``
+  directly: it is NumPy calls, which Dask implements lazily;
+- adaptive max pooling and max pooling with ``return_indices`` run one task per batch chunk over whole planes
+  (exact; warns).
 
 Output chunk boundaries follow the input's: a convolution output belongs to the input chunk that holds its
 window's centre (:func:`._tiling.conv_boundary`; a 'same' convolution keeps the chunks, stride ``s`` divides
@@ -21,13 +25,15 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import warnings
 
 import numpy as np
 import dask.array as da
 
 from .. import _api, _canon
 from .._padding import _replicate_sources
-from ..autograd.function import FunctionCtx
+from ..autograd import ops as _autograd_ops
+from ..autograd.function import Function, FunctionCtx
 from ..nn import functional as F
 from ..nn._ops import activation as _act, dropout as _drop, interpolate as _interp, linear as _lin
 from ..nn._ops import normalization as _norm, pooling as _pool
@@ -213,10 +219,8 @@ def _avg_pool_block(slab, windows, counts, sizes, n, kernel, stride, divisor_ove
 
 def pool(fn, args, kwargs):
     named = _bound(fn, args, kwargs)
-    if named.get("return_indices"):
-        raise NotImplementedError("convforge.dask: max pooling with return_indices=True has no Dask "
-                                  "implementation (the indices are flat positions in the whole plane); compute the "
-                                  "input first (x.compute()) or pool without indices")
+    if named.get("return_indices"):                # indices are flat positions in the whole plane
+        return whole_plane(fn, args, kwargs)
     n, kernel, stride, padding = named["n"], named["kernel"], named["stride"], named["padding"]
     dilation = named.get("dilation", (1,) * n)
     xb, unbatched = _batched(named["x"], n)
@@ -271,6 +275,37 @@ def adaptive_avg_pool(fn, args, kwargs):
     plans = [_adaptive_plan(c, i, o) for c, i, o in zip(xb.chunks[2:], xb.shape[2:], targets)]
     block = functools.partial(_adaptive_avg_block, sizes=xb.shape[2:], targets=targets, n=n)
     return _finish(windowed(xb, plans, block, meta.shape[1], meta.dtype, "adaptive_avg_pool"), unbatched)
+
+
+# -- whole planes: exact fallback -----------------------------------------------------------------------------------
+def _plane_output(block, fn, named, index):
+    out = run_forward(fn, **{**named, "x": block})
+    return out[index] if isinstance(out, tuple) else out
+
+
+def whole_plane(fn, args, kwargs):
+    """Ops without a tiled version (adaptive max pooling, max pooling with indices): each batch chunk is one task
+    over whole ``(C, *S)`` planes, which is exact (planes are independent); warns, as memory per task grows."""
+    named = _bound(fn, args, kwargs)
+    xb, unbatched = _batched(named["x"], named["n"])
+    meta = _meta_forward(fn, {**named, "x": xb}, "x")
+    warnings.warn(f"convforge.dask: {fn.__name__} has no tiled Dask implementation: each batch chunk runs as one "
+                  f"task over whole planes of shape {xb.shape[1:]} (exact, but a task holds a whole plane)",
+                  stacklevel=4)
+    xb = xb.rechunk({axis: -1 for axis in range(1, xb.ndim)})
+    named = {k: v for k, v in named.items() if k != "x"}
+    outs = []
+    for index, o in enumerate(meta if isinstance(meta, tuple) else (meta,)):
+        y = da.map_blocks(_plane_output, xb, fn=fn, named=named, index=index, dtype=o.dtype,
+                          chunks=(xb.chunks[0],) + tuple((c,) for c in o.shape[1:]),
+                          meta=np.empty((0,) * o.ndim, o.dtype))
+        outs.append(_finish(y, unbatched))
+    return tuple(outs) if isinstance(meta, tuple) else outs[0]
+
+
+# -- NumPy-API ops (arithmetic, reductions, joins, indexing): their forward is NumPy calls, which Dask implements
+def numpy_api(fn, args, kwargs):
+    return run_forward(fn, *args, **kwargs)
 
 
 # -- interpolate ---------------------------------------------------------------------------------------------------
@@ -399,6 +434,7 @@ IMPLEMENTATIONS = {
     _pool.MaxPoolFn: pool,
     _pool.AvgPoolFn: pool,
     _pool.AdaptiveAvgPoolFn: adaptive_avg_pool,
+    _pool.AdaptiveMaxPoolFn: whole_plane,
     _interp.InterpolateFn: interpolate,
     _norm.BatchNormFn: batch_norm,
     _norm.LayerNormFn: layer_norm,
@@ -407,5 +443,7 @@ IMPLEMENTATIONS = {
     _act.LogSoftmaxFn: softmax,
     _drop.MaskFn: mask,
 }
+IMPLEMENTATIONS.update({fn: numpy_api for fn in vars(_autograd_ops).values()
+                        if isinstance(fn, type) and issubclass(fn, Function) and fn.__module__ == _autograd_ops.__name__})
 IMPLEMENTATIONS.update({fn: pointwise for fn in (_act.ReLUFn, _act.ReLU6Fn, _act.LeakyReLUFn, _act.SiLUFn,
                                                  _act.GELUFn, _act.HardswishFn, _act.HardsigmoidFn, _act.SigmoidFn)})
