@@ -16,24 +16,35 @@ TOL = {np.dtype(np.float64): (1e-10, 1e-12), np.dtype(np.float32): (1e-5, 1e-6),
 
 
 def assert_close(actual, expected, dtype=None, rtol=None, atol=None, what=""):
-    """Shape, dtype and values equal within the dtype's tolerance (exact for integers)."""
+    """Shape, dtype and values equal within the dtype's tolerance (exact for integers).
+
+    Args:
+        actual, expected: array-likes (a ``Tensor`` compares as its values).
+        dtype: the dtype ``actual`` must have (default: ``expected``'s); it also picks the default tolerances.
+        rtol: relative tolerance (default: the dtype's; 0 means exact relative agreement, not the default).
+        atol: absolute tolerance, scaled by ``max(|expected|, 1)`` (default: the dtype's).
+        what: named in the failure message.
+    """
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.shape == expected.shape, f"{what} shape {actual.shape} != expected {expected.shape}"
     dtype = np.dtype(dtype or expected.dtype)
-    if dtype.kind in "iu":
+    assert actual.dtype == dtype, f"{what} dtype {actual.dtype} != expected {dtype}"
+    if dtype.kind in "iub":
         np.testing.assert_array_equal(actual, expected, err_msg=what)
         return
     r, a = TOL[dtype]
     scale = max(float(np.max(np.abs(expected))) if expected.size else 0.0, 1.0)
-    np.testing.assert_allclose(actual, expected, rtol=rtol or r, atol=(atol if atol is not None else a) * scale,
-                               err_msg=what)
+    np.testing.assert_allclose(actual, expected, rtol=r if rtol is None else rtol,
+                               atol=(a if atol is None else atol) * scale, err_msg=what)
 
 
 def to_torch(a):
+    """A NumPy array (or None) as a torch tensor sharing nothing with the caller's non-contiguous views."""
     return None if a is None else torch.from_numpy(np.ascontiguousarray(a))
 
 
 def requires_torch():
+    """``@requires_torch()``: skip a test when the torch oracle is not installed."""
     return pytest.mark.skipif(torch is None, reason="torch (test oracle) is not installed")
 
 

@@ -6,13 +6,14 @@ the float32 Winograd transform.  Algorithms forced on calls they cannot handle r
 """
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, event, given, settings, strategies as st
 
 import convforge
 import convforge.nn.functional as F
@@ -295,19 +296,27 @@ def test_forced_conv_algorithm_leaves_transposed_automatic():
 @HYP
 @given(cfg=conv_configs(max_size=9), seed=st.integers(0, 2 ** 16), data=st.data())
 def test_split_into_parts_matches_torch(threads, cfg, seed, data):
-    """Every way a call is split over threads (batch, output rows, groups, output channels) is exact."""
+    """Every way a call is split over threads (batch, output rows, groups, output channels) is exact, and a call
+    with at least one sample per thread and room in the workspace really is split into one batch chunk per
+    thread (unless the chosen algorithm threads itself)."""
+    if data.draw(st.booleans()):                           # half the cases have a batch to split
+        cfg = dataclasses.replace(cfg, batch=max(cfg.batch, threads))
     x, w, b = cfg.arrays(np.random.default_rng(seed), np.float64)
     algorithm = data.draw(st.sampled_from(["im2col", "direct", "auto"]))
-    old = _algorithms.MIN_PARALLEL_MACS, _algorithms.BLAS_THREADED_WHEN_SMALL_BATCH
-    _algorithms.MIN_PARALLEL_MACS = 0
-    if data.draw(st.booleans()):                           # small batches split too (rows, groups, channels)
-        _algorithms.BLAS_THREADED_WHEN_SMALL_BATCH = frozenset()
-    try:
-        with convforge.config(threads=threads, algorithm=algorithm, workspace_bytes=data.draw(WORKSPACES)):
+    workspace = data.draw(WORKSPACES)
+    parts = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_algorithms, "MIN_PARALLEL_MACS", 0)
+        if data.draw(st.booleans()):                       # small batches split too (rows, groups, channels)
+            mp.setattr(_algorithms, "BLAS_THREADED_WHEN_SMALL_BATCH", frozenset())
+        run_parts = _algorithms._threads.run_parts
+        mp.setattr(_algorithms._threads, "run_parts", lambda jobs: parts.append(len(jobs)) or run_parts(jobs))
+        with convforge.config(threads=threads, algorithm=algorithm, workspace_bytes=workspace):
             y = F.conv(x, w, b, cfg.stride, cfg.padding, cfg.dilation, cfg.groups)
-    finally:
-        _algorithms.MIN_PARALLEL_MACS, _algorithms.BLAS_THREADED_WHEN_SMALL_BATCH = old
     check_rel(y, torch_conv(cfg, x, w, b), 1e-10, f"{algorithm} in {threads} parts")
+    if workspace is None and cfg.batch >= threads and _algorithms.last_choice() not in _algorithms.SELF_THREADED:
+        assert parts[:1] == [threads], f"{_algorithms.last_choice()} on batch {cfg.batch} ran in parts {parts}"
+        event("split into batch chunks checked")
 
 
 @pytest.mark.parametrize("threads", [2, 3])

@@ -11,6 +11,7 @@ import convforge
 import convforge.nn as nn
 import convforge.onnx as con
 import convforge.tf as ctf
+from conftest import assert_close
 from convforge import convert, shapes
 
 torch = pytest.importorskip("torch")
@@ -21,10 +22,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 RNG = np.random.default_rng(7)
 
 
-def _close(a, b, tol=1e-10):
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    np.testing.assert_allclose(a, b, rtol=tol, atol=tol * max(1.0, float(np.abs(b).max(initial=0))))
+TIGHT = dict(rtol=1e-10, atol=1e-10)   # float64 against an exact oracle
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -54,7 +52,7 @@ def test_tf_layout_conv_equals_torch(n, groups):
                                                      groups=groups).numpy()
     x_cl = np.moveaxis(x, 1, -1)
     y = ctf.convolution(x_cl, convert.weight_to_tf(w), strides=2, padding=[[1, 1]] * n)
-    _close(np.moveaxis(y, -1, 1), ref)
+    assert_close(np.moveaxis(y, -1, 1), ref, **TIGHT)
 
 
 def test_tf_layout_transposed_and_depthwise_equal_torch():
@@ -62,12 +60,12 @@ def test_tf_layout_transposed_and_depthwise_equal_torch():
     wt = RNG.standard_normal((3, 2, 3, 3))
     ref = torch.nn.functional.conv_transpose2d(torch.tensor(x), torch.tensor(wt), stride=2).numpy()
     y = ctf.conv2d_transpose(np.moveaxis(x, 1, -1), convert.transposed_weight_to_tf(wt), ref.shape[2:], 2, "VALID")
-    _close(np.moveaxis(y, -1, 1), ref)
+    assert_close(np.moveaxis(y, -1, 1), ref, **TIGHT)
     wd = RNG.standard_normal((6, 1, 3, 2))
     ref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(wd), groups=3, dilation=2).numpy()
     y = ctf.depthwise_conv2d(np.moveaxis(x, 1, -1), convert.depthwise_weight_to_tf(wd, 3), [1, 1, 1, 1], "VALID",
                              dilations=[2, 2])
-    _close(np.moveaxis(y, -1, 1), ref)
+    assert_close(np.moveaxis(y, -1, 1), ref, **TIGHT)
 
 
 def test_weight_layout_errors():
@@ -178,7 +176,7 @@ def test_from_onnx_conv_node_equals_onnxruntime(stride, auto_pad, pads):
         x = RNG.standard_normal((3, 4) + size).astype(np.float32)
         shape = x.shape if auto_pad == "SAME_LOWER" and stride > 1 else None
         m = convert.from_onnx(node, inits, input_shape=shape)
-        _close(m(x), _ort("Conv", attrs, x, w, b), 1e-5)
+        assert_close(m(x), _ort("Conv", attrs, x, w, b), rtol=1e-5, atol=1e-5)
         assert m.weight.dtype == np.float32
     if auto_pad == "SAME_LOWER" and stride > 1:
         with pytest.raises(ValueError, match="depends on the input size"):
@@ -200,7 +198,7 @@ def test_from_onnx_conv_transpose_equals_onnxruntime(stride, extra):
             attrs["output_shape"] = [stride * (i - 1) + 3 - 1 for i in size][:1] + [stride * (size[1] - 1) + 2 - 2]
         node = {"op_type": "ConvTranspose", **attrs}
         m = convert.from_onnx(node, {"W": w, "B": b}, input_shape=x.shape)
-        _close(m(x), _ort("ConvTranspose", attrs, x, w, b), 1e-5)
+        assert_close(m(x), _ort("ConvTranspose", attrs, x, w, b), rtol=1e-5, atol=1e-5)
 
 
 def test_from_onnx_errors():
@@ -238,11 +236,11 @@ def test_to_onnx_equals_module_and_round_trips(make):
     for size in [(7, 8, 5), (8, 9, 6)]:
         x = RNG.standard_normal((2, 4) + size[:m._n]).astype(np.float32)
         y = m(x)
-        _close(_ort(r["op_type"], r["attributes"], x, r["W"], r["B"]), y, 1e-5)
+        assert_close(_ort(r["op_type"], r["attributes"], x, r["W"], r["B"]), y, rtol=1e-5, atol=1e-5)
         fn = con.conv if r["op_type"] == "Conv" else con.conv_transpose
-        _close(fn(x.astype(np.float64), r["W"].astype(np.float64), r["B"].astype(np.float64), **r["attributes"]),
-               y.astype(np.float64), 1e-5)
-        _close(back(x), y, 1e-6)
+        wide = [a.astype(np.float64) for a in (x, r["W"], r["B"])]
+        assert_close(fn(*wide, **r["attributes"]), y.astype(np.float64), rtol=1e-5, atol=1e-5)
+        assert_close(back(x), y, rtol=1e-6, atol=1e-6)
     assert type(back) is type(m)
 
 
@@ -263,7 +261,7 @@ def test_to_tf_equals_module(make):
             xin = np.moveaxis(x, 1, -1) if layout == "channels_last" else x
             out = ctf.conv_transpose(xin, **a) if m.transposed else ctf.convolution(xin, **a)
             out = out + (bias if layout == "channels_last" else bias.reshape((-1,) + (1,) * m._n))
-            _close(np.moveaxis(out, -1, 1) if layout == "channels_last" else out, y)
+            assert_close(np.moveaxis(out, -1, 1) if layout == "channels_last" else out, y, **TIGHT)
             filters = a["filters"]
             w_back = convert.transposed_weight_from_tf(filters) if m.transposed else convert.weight_from_tf(filters)
             np.testing.assert_array_equal(w_back, m.weight)

@@ -25,7 +25,10 @@ def test_dataset_is_seeded_balanced_and_labelled():
     x2, y2 = ex.make_shapes(400, seed=3)
     assert x.shape == (400, 1, 24, 24) and x.dtype == np.float32 and y.dtype == np.int64
     np.testing.assert_array_equal(x, x2)
-    assert set(np.bincount(y, minlength=4)) and np.bincount(y, minlength=4).min() > 60
+    np.testing.assert_array_equal(y, y2)
+    counts = np.bincount(y, minlength=4)
+    assert len(counts) == 4 and counts.min() > 60      # every class present, none starved (400 draws of 4)
+    assert not np.array_equal(ex.make_shapes(400, seed=4)[1], y)   # the seed matters
     # the shapes differ: mean images of the four classes are clearly distinct
     means = np.stack([x[y == k].mean(axis=0).ravel() for k in range(4)])
     dist = np.linalg.norm(means[:, None] - means[None], axis=-1)
