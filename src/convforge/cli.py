@@ -22,9 +22,16 @@ import json
 import os
 import re
 import sys
+import traceback
 from typing import List, Optional, Sequence
 
+import numpy as np
+
+from . import __version__, manual_seed
 from ._spec import SpecError, parse_layer, parse_values, shorten
+from .explain import explain
+from .nn import Module
+from .summary import summary
 
 EXAMPLES = """\
 examples:
@@ -120,11 +127,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    try:
-        from . import __version__
-        return f"convforge {__version__}"
-    except Exception:  # pragma: no cover
-        return "convforge"
+    return f"convforge {__version__}"
 
 
 _MODEL_ATTR = re.compile(r"^[A-Za-z_]\w*$")
@@ -186,7 +189,6 @@ _USER_MODULE = "_convforge_user_model"
 
 def _model_from(module, path: str, attr: str):
     """The Module named ``attr`` in the imported file; only functions and classes defined there are called."""
-    from .nn import Module
     if attr not in vars(module):
         raise UsageError(f"{path} defines no {attr!r} at its top level")
     obj = vars(module)[attr]
@@ -215,7 +217,6 @@ def _print_json(obj) -> None:
 
 
 def _json_default(v):
-    import numpy as np
     if isinstance(v, np.ndarray):
         return v.tolist()
     if isinstance(v, (np.integer, np.floating)):
@@ -226,7 +227,6 @@ def _json_default(v):
 
 
 def _summary(model, input_shape):
-    from .summary import summary
     try:
         return summary(model, input_shape)
     except (ValueError, TypeError) as e:
@@ -266,9 +266,6 @@ def _values(text, what):
 
 
 def cmd_explain(args) -> int:
-    import numpy as np
-    from . import manual_seed
-    from .explain import explain
     manual_seed(args.seed)
     layer = _load_model(args.spec)
     if not hasattr(layer, "kernel_size") or not hasattr(layer, "in_channels"):
@@ -307,7 +304,7 @@ def cmd_explain(args) -> int:
 
 
 def cmd_draw(argv: Sequence[str]) -> int:
-    try:
+    try:   # imported here: a draw package that fails to import must not take the other commands down
         from .draw import cli as draw_cli
     except Exception as e:
         raise Failure(f"'convforge draw' is unavailable: {type(e).__name__}: {_one_line(e)}") from e
@@ -364,7 +361,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _fail(message, code: int, exc: Optional[BaseException] = None) -> int:
     if os.environ.get("CONVFORGE_DEBUG"):
-        import traceback
         traceback.print_exc()
     print(f"convforge: error: {message}", file=sys.stderr)
     return code

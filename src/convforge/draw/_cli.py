@@ -6,7 +6,9 @@ import re
 import sys
 from typing import Optional, Sequence
 
-from .._spec import shorten
+from .._spec import parse_layer, shorten
+from ._frames import frames
+from ._write import draw
 
 GIF_DEFAULT_FRAMES = 64
 GIF_SECONDS_PER_FRAME, GIF_KB_PER_FRAME = 0.07, 10   # measured on small layers: for the note before a long GIF
@@ -56,7 +58,6 @@ def _gif_channels(layer, shape, view, channels):
     By default the first channel of each group, unless that makes more than GIF_DEFAULT_FRAMES frames: then
     output channel 0 only.  A GIF costs about 0.07 s and 10 KB a frame (one palette, changed rectangles only).
     """
-    from . import frames
     count = lambda chosen: len(frames(layer, shape, view=view, channels=chosen))
     if channels is None:
         every_group = count("groups")
@@ -84,8 +85,6 @@ def _frame(text: Optional[str]):
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``convforge draw``; returns the exit status (0 ok, 1 the file could not be written, 2 bad arguments or
     layer)."""
-    from . import draw
-    from .._spec import parse_layer
     parser = _parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:

@@ -26,6 +26,7 @@ import numpy as np
 from .. import _canon, _indexing
 from ..layer_view import layer_view
 from .._padding import pad as _pad
+from .._spec import parse_layer
 
 Index = Tuple[int, ...]
 Pairs = Tuple[Tuple[int, int], ...]
@@ -177,11 +178,6 @@ class FrameSet:
 
 def _resolve_layer(layer):
     if isinstance(layer, str):
-        try:
-            from .._spec import parse_layer
-        except ImportError as exc:   # pragma: no cover - until the spec parser lands
-            raise ValueError("layer specs given as strings need convforge._spec.parse_layer; pass a module "
-                             "such as convforge.nn.Conv2d(1, 1, 3) instead") from exc
         layer = parse_layer(layer)
     if not all(hasattr(layer, a) for a in ("kernel_size", "stride", "dilation", "groups", "in_channels")):
         raise TypeError(f"draw needs a convolution layer (convforge.nn.Conv1d/2d/3d or ConvTranspose1d/2d/3d) "
