@@ -450,7 +450,7 @@ def _shape_args(args):
 
 
 def _reshape(self, *shape, order="C"):
-    if order != "C":
+    if order != "C" and not (order in ("K", "A") and self.flags.c_contiguous):   # 'K'/'A' mean 'C' here
         raise ValueError(f"Tensor.reshape supports order='C' only, got {order!r}")
     return Reshape.apply(self, _shape_args(shape))
 

@@ -305,7 +305,8 @@ def whole_plane(fn, args, kwargs):
 
 # -- NumPy-API ops (arithmetic, reductions, joins, indexing): their forward is NumPy calls, which Dask implements
 def numpy_api(fn, args, kwargs):
-    return run_forward(fn, *args, **kwargs)
+    plain = [np.ndarray.view(a, np.ndarray) if isinstance(a, np.ndarray) else a for a in args]   # tensors would
+    return run_forward(fn, *plain, **kwargs)                                                  # dispatch back here
 
 
 # -- interpolate ---------------------------------------------------------------------------------------------------
