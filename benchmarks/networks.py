@@ -8,6 +8,7 @@ Usage::
     python benchmarks/networks.py --batch 1          # only batch 1 (repeatable: --batch 1 --batch 8)
     python benchmarks/networks.py --no-cold          # skip the fresh-process cold starts
     python benchmarks/networks.py --markdown out.md --json out.json
+    python benchmarks/networks.py --train-only       # only the training rows (--no-train: none)
 
 All four run in this one process with 2 threads (see benchmarks/run.py, whose timing helpers this reuses), with
 the same weights: torchvision's definitions (tests/_torchvision_ref) initialised with torch.manual_seed(0), copied
@@ -19,6 +20,13 @@ the output.
 Cold start: for each library a fresh Python process imports it, builds the network, loads the weights from a file
 (.safetensors for convforge, .pt for torch, .onnx for onnxruntime) and computes the first output at batch 1;
 reported are that wall time and the process's peak resident memory (VmHWM, MiB).
+
+Training: one step (train mode, ``F.cross_entropy``, ``zero_grad``, ``loss.backward()``, optimiser step) of
+ResNet-18 at batch 8 on 64 x 64 inputs (SGD, momentum 0.9, weight decay 1e-4) and of examples/train_shapes.py's
+network at its batch of 64 (Adam, as the example trains it; torch's twin is the example's own class source
+compiled against ``torch.nn``), float32, same weights, medians of alternating runs. The cost of recording is the
+train-mode forward with recording (graph built and freed) over the same forward under ``no_grad``, for both
+libraries; "loss rel err" compares the first step's losses.
 """
 from __future__ import annotations
 
@@ -202,6 +210,95 @@ def cold_starts(name, net, libraries):
     return out
 
 
+# ------------------------------------------------------------------------------------------ training
+
+TRAINING = {"resnet18": (8, 3, 64, 64), "train_shapes": (64, 1, 24, 24)}      # network -> input shape
+
+
+def _example_module():
+    """examples/train_shapes.py, imported from its path."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "train_shapes", os.path.join(os.path.dirname(HERE), "examples", "train_shapes.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module              # inspect.getsource finds class sources through it
+    spec.loader.exec_module(module)
+    return module
+
+
+def _torch_twin(module, class_names):
+    """The example's own class definitions compiled against ``torch.nn`` (they use names both libraries have)."""
+    import inspect
+    import torch
+    namespace = {"nn": torch.nn, "CLASSES": module.CLASSES}
+    for class_name in class_names:
+        exec(inspect.getsource(getattr(module, class_name)), namespace)  # noqa: S102 - this repository's source
+    return namespace
+
+
+def training_pair(name):
+    """(convforge model, torch model, optimiser name, its options): the same float32 weights, train mode."""
+    import torch
+    if name == "train_shapes":
+        example = _example_module()
+        torch.manual_seed(0)
+        tv = _torch_twin(example, ("ResBlock", "ShapesNet"))["ShapesNet"]()
+        cf = example.build_model()
+        optimiser, options = "Adam", {"lr": 0.01}
+    else:
+        tv = torch_model(name)
+        cf = getattr(convforge.models, name)()
+        optimiser, options = "SGD", {"lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4}
+    cf.load_state_dict({k: v.numpy() for k, v in tv.state_dict().items()}, strict=True)
+    return cf.train(), tv.train(), optimiser, options
+
+
+def training_callables(cf, tv, optimiser, options, x, target):
+    """[convforge step, torch step, convforge forward under no_grad, recorded, torch's two forwards]."""
+    import torch
+    opt_cf = getattr(convforge.optim, optimiser)(cf.parameters(), **options)
+    opt_tv = getattr(torch.optim, optimiser)(tv.parameters(), **options)
+    cx, tx, tt = convforge.tensor(x), torch.from_numpy(x), torch.from_numpy(target)
+
+    def cf_step():
+        opt_cf.zero_grad()
+        loss = convforge.nn.functional.cross_entropy(cf(cx), target)
+        loss.backward()
+        opt_cf.step()
+        return loss.item()
+
+    def tv_step():
+        opt_tv.zero_grad()
+        loss = torch.nn.functional.cross_entropy(tv(tx), tt)
+        loss.backward()
+        opt_tv.step()
+        return loss.item()
+
+    def cf_bare():
+        with convforge.no_grad():
+            return cf(cx)
+
+    def tv_bare():
+        with torch.no_grad():
+            return tv(tx)
+    return [cf_step, tv_step, cf_bare, lambda: cf(cx), tv_bare, lambda: tv(tx)]
+
+
+def run_training(name, args, rng):
+    shape = TRAINING[name]
+    cf, tv, optimiser, options = training_pair(name)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    target = rng.integers(0, cf(x).shape[1], shape[0])
+    fns = training_callables(cf, tv, optimiser, options, x, target)
+    loss_cf, loss_tv = fns[0](), fns[1]()       # from the same weights: the first step's losses agree
+    t_step, t_tv_step, t_bare, t_rec, t_tv_bare, t_tv_rec = time_alternating(fns, args.min_time, args.max_runs)
+    return dict(name=name, batch=shape[0], optimiser=optimiser, cf_step_ms=t_step * 1e3,
+                torch_step_ms=t_tv_step * 1e3, step_vs_torch=t_step / t_tv_step, cf_bare_ms=t_bare * 1e3,
+                cf_rec_ms=t_rec * 1e3, cf_record_overhead=t_rec / t_bare - 1, torch_bare_ms=t_tv_bare * 1e3,
+                torch_rec_ms=t_tv_rec * 1e3, torch_record_overhead=t_tv_rec / t_tv_bare - 1,
+                loss_rel_err=abs(loss_cf - loss_tv) / max(abs(loss_tv), 1e-30))
+
+
 # ------------------------------------------------------------------------------------------ report
 
 COLUMNS = [("network", "name", "<18"), ("batch", "batch", "5d"), ("cf ms", "cf_ms", "9.1f"),
@@ -209,6 +306,12 @@ COLUMNS = [("network", "name", "<18"), ("batch", "batch", "5d"), ("cf ms", "cf_m
            ("eager/torch", "eager_vs_torch", "11.2f"), ("opt/torch", "opt_vs_torch", "9.2f"),
            ("opt/ort", "opt_vs_ort", "7.2f"), ("cf MiB", "cf_peak_mib", "7.0f"),
            ("max rel err", "max_rel_err", "11.1e")]
+TRAIN_COLUMNS = [("training", "name", "<13"), ("batch", "batch", "5d"), ("opt", "optimiser", "<4"),
+                 ("cf step ms", "cf_step_ms", "10.1f"), ("torch step ms", "torch_step_ms", "13.1f"),
+                 ("step/torch", "step_vs_torch", "10.2f"), ("cf fwd ms", "cf_bare_ms", "9.1f"),
+                 ("cf rec ms", "cf_rec_ms", "9.1f"), ("cf rec +", "cf_record_overhead", "8.1%"),
+                 ("torch fwd ms", "torch_bare_ms", "12.1f"), ("torch rec ms", "torch_rec_ms", "12.1f"),
+                 ("torch rec +", "torch_record_overhead", "11.1%"), ("loss rel err", "loss_rel_err", "12.1e")]
 COLD_COLUMNS = [("network", "name", "<18")] + [
     (f"{lib} {what}", f"cold_{lib}_{key}", spec) for lib in ("convforge", "torch", "onnxruntime")
     for what, key, spec in (("s", "s", "6.2f"), ("MiB", "rss_mib", "6.0f"))]
@@ -254,6 +357,8 @@ def main(argv=None):
     p.add_argument("--no-onnxruntime", dest="onnxruntime", action="store_false")
     p.add_argument("--batch", type=int, action="append", help="only this batch size (repeatable)")
     p.add_argument("--no-cold", dest="cold", action="store_false", help="skip the fresh-process cold starts")
+    p.add_argument("--no-train", dest="train", action="store_false", help="skip the training rows")
+    p.add_argument("--train-only", action="store_true", help="only the training rows")
     p.add_argument("--threads", type=int, default=int(THREADS), help="threads for every library (default 2)")
     p.add_argument("--min-time", type=float, default=None, help="seconds of timed runs per library and network")
     p.add_argument("--max-runs", type=int, default=None)
@@ -263,10 +368,12 @@ def main(argv=None):
     args.min_time = args.min_time or (0.5 if args.quick else 2.0)
     args.max_runs = args.max_runs or (3 if args.quick else 15)
     names = [n for n in (QUICK if args.quick else NETWORKS) if args.only is None or args.only in n]
+    names = [] if args.train_only else names
     libraries = ["convforge", "torch"] + (["onnxruntime"] if args.onnxruntime else [])
     rng = np.random.default_rng(0)
     print("machine:", machine())
-    print(_header(COLUMNS))
+    if names:
+        print(_header(COLUMNS))
     rows, cold_rows = [], []
     for name in names:
         sizes = batches(name, args.quick, args.batch)
@@ -281,6 +388,13 @@ def main(argv=None):
         del net
     for line in summary(rows):
         print(line)
+    train_rows = []
+    if args.train or args.train_only:
+        print("\ntraining step (forward, cross entropy, backward, optimiser step) and the cost of recording")
+        print(_header(TRAIN_COLUMNS))
+        for name in (n for n in TRAINING if args.only is None or args.only in n):
+            train_rows.append(run_training(name, args, rng))
+            print(_line(train_rows[-1], TRAIN_COLUMNS), flush=True)
     if cold_rows:
         print("\ncold start at batch 1 (fresh process: import, build, load weights, first output) and peak RSS")
         print(_header(COLD_COLUMNS))
@@ -289,11 +403,13 @@ def main(argv=None):
     if args.markdown:
         with open(args.markdown, "w") as fh:
             fh.write(markdown(rows, COLUMNS) + "\n\n" + "\n".join("- " + s for s in summary(rows)) + "\n")
+            if train_rows:
+                fh.write("\n" + markdown(train_rows, TRAIN_COLUMNS) + "\n")
             if cold_rows:
                 fh.write("\n" + markdown(cold_rows, COLD_COLUMNS) + "\n")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"machine": machine(), "rows": rows, "cold": cold_rows}, fh, indent=1)
+            json.dump({"machine": machine(), "rows": rows, "cold": cold_rows, "training": train_rows}, fh, indent=1)
     return rows, cold_rows
 
 
