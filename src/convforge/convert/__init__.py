@@ -1,14 +1,8 @@
 """Conversion between convforge (PyTorch conventions), TensorFlow/Keras and ONNX: weights, padding and layers.
 
-Weight layouts (``K`` the spatial kernel dims, 1-, 2- or 3-D or more; ``g`` groups):
-
-=====================  ==========================  ===========================
-what                   convforge / PyTorch / ONNX  TensorFlow / Keras
-=====================  ==========================  ===========================
-convolution            ``(O, I/g, *K)`` (OIHW)     ``(*K, I/g, O)`` (HWIO)
-transposed convolution ``(I, O/g, *K)``            ``(*K, O/g, I)``
-depthwise (C in, m)    ``(C*m, 1, *K)``, groups=C  ``(*K, C, m)``
-=====================  ==========================  ===========================
+Weight layouts: convolution ``(O, I/g, *K)`` (OIHW) against TF's ``(*K, I/g, O)`` (HWIO), transposed
+``(I, O/g, *K)`` against ``(*K, O/g, I)``, depthwise ``(C*m, 1, *K)`` against ``(*K, C, m)`` (the table is in
+:mod:`convforge.convert.layouts`).
 
 Padding: convforge takes per-side ``((lo, hi), ...)`` pairs, or ``'same'`` which is TF's SAME / ONNX SAME_UPPER
 for every stride.  ``from_tf_padding`` / ``from_onnx_padding`` turn TF and ONNX padding into a convforge padding

@@ -18,13 +18,13 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .. import _canon, _indexing
-from ..layer_view import layer_view
+from ..layer_view import LayerView, layer_view
 from .._padding import pad as _pad
 from .._spec import parse_layer
 
@@ -35,30 +35,11 @@ MAX_CELLS = 4096   # input or output cells per channel we agree to draw
 
 
 @dataclass(frozen=True)
-class Geometry:
-    """Everything about a layer and its input that the pictures need, in canonical form.
-
-    ``padding`` is per-dimension ``(lo, hi)`` pairs ('same' already resolved for the input size).
+class Geometry(LayerView):
+    """Everything about a layer and its input that the pictures need, in canonical form: the layer's
+    :class:`~convforge.layer_view.LayerView` (``padding`` per-dimension ``(lo, hi)`` pairs, 'same' already
+    resolved for the input size) with ``name`` the layer's repr, plus the pictures' derived sizes.
     """
-    name: str
-    transposed: bool
-    in_channels: int
-    out_channels: int
-    groups: int
-    in_sizes: Index
-    out_sizes: Index
-    kernel: Index
-    stride: Index
-    padding: Pairs
-    dilation: Index
-    output_padding: Index
-    padding_mode: str
-    bias: bool
-
-    @property
-    def n(self) -> int:
-        """Number of spatial dimensions."""
-        return len(self.kernel)
 
     @property
     def in_per_group(self) -> int:
@@ -222,11 +203,7 @@ def geometry(layer, input_shape: Sequence[int]) -> Geometry:
     if math.prod(view.out_sizes) > MAX_CELLS:
         raise ValueError(f"output of {math.prod(view.out_sizes)} cells per channel is too large to draw (at most "
                          f"{MAX_CELLS}); use a smaller input")
-    return Geometry(name=repr(layer), transposed=view.transposed, in_channels=view.in_channels,
-                    out_channels=view.out_channels, groups=view.groups, in_sizes=view.in_sizes,
-                    out_sizes=view.out_sizes, kernel=view.kernel, stride=view.stride, padding=view.padding,
-                    dilation=view.dilation, output_padding=view.output_padding, padding_mode=view.padding_mode,
-                    bias=view.bias)
+    return Geometry(**{**{f.name: getattr(view, f.name) for f in fields(view)}, "name": repr(layer)})
 
 
 def source_grid(geo: Geometry) -> np.ndarray:
