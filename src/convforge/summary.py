@@ -195,14 +195,16 @@ def _name(module) -> str:
     return type(module).__name__
 
 
+def _counts(params) -> Tuple[int, int]:
+    """(all, trainable) elements of ``params``, each distinct parameter once (None entries skipped)."""
+    distinct = {id(p): p for p in params if p is not None}.values()
+    return (sum(int(np.size(p)) for p in distinct),
+            sum(int(np.size(p)) for p in distinct if getattr(p, "requires_grad", True)))
+
+
 def _param_counts(module) -> Tuple[int, int]:
-    total = trainable = 0
-    for p in module._parameters.values() if hasattr(module, "_parameters") else ():
-        if p is None:
-            continue
-        total += int(np.size(p))
-        trainable += int(np.size(p)) if getattr(p, "requires_grad", True) else 0
-    return total, trainable
+    """The module's own parameters (not its children's)."""
+    return _counts(module._parameters.values() if hasattr(module, "_parameters") else ())
 
 
 def _batched(shape: Shape, n: int, what: str) -> Tuple[int, Shape, bool]:
@@ -478,11 +480,5 @@ def summary(model, input_size, *, dtype=None) -> ModelSummary:
     rf = [START] * spatial if spatial else None
     state = _State(input_shape, rf, itemsize=_itemsize(model, dtype))
     _walk(model, state, "", 0, _name(model))
-    seen, total, trainable = set(), 0, 0
-    for p in (model.parameters() if hasattr(model, "parameters") else ()):
-        if id(p) in seen:
-            continue
-        seen.add(id(p))
-        total += int(np.size(p))
-        trainable += int(np.size(p)) if getattr(p, "requires_grad", True) else 0
+    total, trainable = _counts(model.parameters() if hasattr(model, "parameters") else ())
     return ModelSummary(input_shape, state.shape, state.rows, total, trainable, state.itemsize, _name(model))

@@ -267,6 +267,15 @@ def conv_transpose(input, filters, output_shape, strides, padding="SAME", data_f
                            "conv_transpose")
 
 
+def _dilations(dilations, rate):
+    """``dilations`` or ``rate`` (its TF 1 name), not both."""
+    if rate is None:
+        return dilations
+    if dilations is not None:
+        raise ValueError("give either dilations= or rate= (its TF 1 name), not both")
+    return rate
+
+
 def _depthwise(input, filter, strides, padding, data_format, dilations, op):
     x = _input(input, 2, op)
     w = _filters(filter, 2, op, "filter")
@@ -297,11 +306,7 @@ def depthwise_conv2d(input, filter, strides, padding, data_format=None, dilation
         >>> depthwise_conv2d(np.ones((1, 7, 7, 3)), np.ones((3, 3, 3, 2)), [1, 1, 1, 1], "SAME", rate=2).shape
         (1, 7, 7, 6)
     """
-    if rate is not None:
-        if dilations is not None:
-            raise ValueError("give either dilations= or rate= (its TF 1 name), not both")
-        dilations = rate
-    y, cf = _depthwise(input, filter, strides, padding, data_format, dilations, "depthwise_conv2d")
+    y, cf = _depthwise(input, filter, strides, padding, data_format, _dilations(dilations, rate), "depthwise_conv2d")
     return _from_channels_first(y, cf)
 
 
@@ -318,11 +323,8 @@ def separable_conv2d(input, depthwise_filter, pointwise_filter, strides, padding
         ...                  "SAME").shape
         (1, 3, 3, 5)
     """
-    if rate is not None:
-        if dilations is not None:
-            raise ValueError("give either dilations= or rate= (its TF 1 name), not both")
-        dilations = rate
-    y, cf = _depthwise(input, depthwise_filter, strides, padding, data_format, dilations, "separable_conv2d")
+    y, cf = _depthwise(input, depthwise_filter, strides, padding, data_format, _dilations(dilations, rate),
+                       "separable_conv2d")
     pw = _filters(pointwise_filter, 2, "separable_conv2d", "pointwise_filter")
     if pw.shape[:2] != (1, 1) or pw.shape[2] != y.shape[1]:
         raise ValueError(f"separable_conv2d: pointwise_filter must have shape (1, 1, {y.shape[1]}, out_channels) "
