@@ -265,8 +265,8 @@ def conv_output_shape(sizes: Sequence[int], kernel: Sequence[int], stride=1, pad
     (4, 4)
     """
     n = len(sizes)
-    ks, ss, ps, ds = (_broadcast(a, v, n) for a, v in
-                      (("kernel", kernel), ("stride", stride), ("padding", _pad_list(padding, n)), ("dilation", dilation)))
+    ks, ss, ps, ds = (_broadcast(a, v, n) for a, v in (("kernel", kernel), ("stride", stride),
+                                                       ("padding", _pad_list(padding, n)), ("dilation", dilation)))
     return tuple(conv_output_size(i, k, s, p, d) for i, k, s, p, d in zip(sizes, ks, ss, ps, ds))
 
 

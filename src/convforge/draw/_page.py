@@ -2,8 +2,8 @@
 
 The layer's parameters are editable; a slider and step buttons move through the frames; the page shows the
 output-size formula with numbers and the arithmetic of the highlighted cell.  The index rules run in JavaScript
-(``index.js``, package data read by ``_page_js``, checked against Python by the tests); the Python frames (and the layer's own output
-values) of the initial layer are embedded and re-checked by the page when it loads.
+(``index.js``, package data read by ``_page_js``, checked against Python by the tests); the Python frames (and
+the layer's own output values) of the initial layer are embedded and re-checked by the page when it loads.
 
 Testable DOM: every cell is a ``div.cf-cell`` with ``data-grid``, ``data-c``, ``data-pos``, ``data-kind`` and
 ``data-hl``; ``<script id="cf-state" type="application/json">`` holds the current frame (highlighted cells, the
