@@ -253,35 +253,37 @@ def training_pair(name):
     return cf.train(), tv.train(), optimiser, options
 
 
+def _step(model, optimiser, cross_entropy, x, target):
+    """One training step of ``model`` in either library; returns the loss as a float."""
+    def step():
+        optimiser.zero_grad()
+        loss = cross_entropy(model(x), target)
+        loss.backward()
+        optimiser.step()
+        return loss.item()
+    return step
+
+
+def _forward(model, x, no_grad=None):
+    """``model(x)``, under ``no_grad()`` when given (nothing recorded)."""
+    if no_grad is None:
+        return lambda: model(x)
+
+    def bare():
+        with no_grad():
+            return model(x)
+    return bare
+
+
 def training_callables(cf, tv, optimiser, options, x, target):
     """[convforge step, torch step, convforge forward under no_grad, recorded, torch's two forwards]."""
     import torch
     opt_cf = getattr(convforge.optim, optimiser)(cf.parameters(), **options)
     opt_tv = getattr(torch.optim, optimiser)(tv.parameters(), **options)
-    cx, tx, tt = convforge.tensor(x), torch.from_numpy(x), torch.from_numpy(target)
-
-    def cf_step():
-        opt_cf.zero_grad()
-        loss = convforge.nn.functional.cross_entropy(cf(cx), target)
-        loss.backward()
-        opt_cf.step()
-        return loss.item()
-
-    def tv_step():
-        opt_tv.zero_grad()
-        loss = torch.nn.functional.cross_entropy(tv(tx), tt)
-        loss.backward()
-        opt_tv.step()
-        return loss.item()
-
-    def cf_bare():
-        with convforge.no_grad():
-            return cf(cx)
-
-    def tv_bare():
-        with torch.no_grad():
-            return tv(tx)
-    return [cf_step, tv_step, cf_bare, lambda: cf(cx), tv_bare, lambda: tv(tx)]
+    cx, tx = convforge.tensor(x), torch.from_numpy(x)
+    return [_step(cf, opt_cf, convforge.nn.functional.cross_entropy, cx, target),
+            _step(tv, opt_tv, torch.nn.functional.cross_entropy, tx, torch.from_numpy(target)),
+            _forward(cf, cx, convforge.no_grad), _forward(cf, cx), _forward(tv, tx, torch.no_grad), _forward(tv, tx)]
 
 
 def run_training(name, args, rng):
