@@ -77,7 +77,7 @@ def _conv_geometry(draw, max_kernel):
     return n, groups, cin, cout, kernel, stride, dilation
 
 
-@settings(max_examples=70, **SETTINGS)
+@settings(max_examples=50, **SETTINGS)
 @given(st.data())
 def test_conv_any_rank_stride_dilation_groups_padding_and_chunking(data):
     draw, rng = data.draw, _rng(data)
@@ -96,7 +96,7 @@ def test_conv_any_rank_stride_dilation_groups_padding_and_chunking(data):
     _check(F.conv(_dask(draw, x), w, b, stride, padding, dilation, groups), expected)
 
 
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=40, **SETTINGS)
 @given(st.data())
 def test_conv_transpose_any_rank_and_chunking(data):
     draw, rng = data.draw, _rng(data)
@@ -366,6 +366,10 @@ def test_unbatched_and_tensor_weights():
     x = np.random.default_rng(3).standard_normal((3, 10, 9))
     _check(conv(da.from_array(x, chunks=(1, 4, 4))), np.asarray(conv(x)))
     _check(F.max_pool2d(da.from_array(x, chunks=(3, 3, 3)), 2), F.max_pool2d(x, 2))
+    w = np.asarray(conv.weight)
+    _check(F.conv2d(x, da.from_array(w, chunks=1), padding=1), F.conv2d(x, w, padding=1))     # Dask weights
+    empty = da.zeros((0, 3, 10, 9), chunks=(1, 3, 5, 5))
+    _check(conv(empty), np.asarray(conv(np.zeros((0, 3, 10, 9)))))
 
 
 def test_numpy_path_unchanged_and_dask_not_imported():

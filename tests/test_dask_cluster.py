@@ -6,6 +6,7 @@ One cluster serves the whole module; the in-memory NumPy result on the same data
 from __future__ import annotations
 
 import logging
+import os
 import pathlib
 import pickle
 import subprocess
@@ -26,9 +27,18 @@ from conftest import assert_close  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="1GiB",
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+def client(tmp_path_factory):
+    """Two worker processes with an empty Numba cache: both compile convforge's kernels at the same time."""
+    previous = os.environ.get("NUMBA_CACHE_DIR")
+    os.environ["NUMBA_CACHE_DIR"] = str(tmp_path_factory.mktemp("numba-cache"))
+    try:
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="1GiB",
+                                           dashboard_address=None, silence_logs=logging.ERROR)
+    finally:
+        if previous is None:
+            os.environ.pop("NUMBA_CACHE_DIR")
+        else:
+            os.environ["NUMBA_CACHE_DIR"] = previous
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()

@@ -81,6 +81,7 @@ def _meta_forward(fn, named: dict, x_name: str):
 
 def _batched(x, n_spatial):
     """``(C, *S)`` -> ``(1, C, *S)`` and whether it was unbatched; the channel axis merged into one chunk."""
+    x = x if isinstance(x, da.Array) else da.asarray(x)      # a NumPy input with Dask weights
     unbatched = x.ndim == n_spatial + 1
     xb = x[None] if unbatched else x
     return xb.rechunk({1: -1}), unbatched
