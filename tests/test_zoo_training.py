@@ -8,7 +8,9 @@ step and, after the third, every entry of the state dict (parameters, BatchNorm 
 
 Random layers: ``Dropout`` and ``StochasticDepth`` are built with ``p=0`` in both libraries (the builders'
 ``dropout=0.0`` / ``stochastic_depth_prob=0.0``), so they run in train mode on their identity path while
-BatchNorm trains on the batch statistics and updates its running ones.
+BatchNorm trains on the batch statistics and updates its running ones. With ``p > 0`` their masks come from
+different generators in the two libraries; the last test checks instead that the gradient through them is the
+drawn mask itself (scaled by ``1 / (1 - p)``), for each way the zoo uses them.
 
 Input sizes: every BatchNorm sees at least 8 values per channel (batch 2 at 64 x 64 for the networks that
 downsample by 32). BatchNorm over only 2 values (batch 2 at 32 x 32) is ill-conditioned: torch's own gradients
@@ -166,3 +168,32 @@ def test_three_training_steps_equal_torch_whole_zoo(name, optimiser):
 def test_zoo_is_covered():
     """Every zoo network is in one of the tiers (a new network cannot be forgotten)."""
     assert {n for n in models.__all__ if n[0].islower()} <= set(DEFAULT_TIER) | set(SLOW_TIER)
+
+
+@pytest.mark.parametrize("make", [lambda: convforge.nn.Dropout(0.3), lambda: convforge.nn.Dropout(0.3, inplace=True),
+                                  lambda: convforge.nn.StochasticDepth(0.3, "row"),
+                                  lambda: convforge.nn.StochasticDepth(0.3, "batch")],
+                         ids=["dropout", "dropout-inplace", "stochastic-depth-row", "stochastic-depth-batch"])
+def test_random_layers_in_train_mode_pass_the_gradient_through_their_mask(make):
+    """On a recorded intermediate (as in the zoo: after a Linear, or a residual branch), every output is the input
+    times 0 or 1 / (1 - p), both occur, and the input's gradient is the upstream gradient times that factor."""
+    convforge.manual_seed(0)
+    layer = make().train()
+    scale = 1 / (1 - layer.p)
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(20):
+        leaf = convforge.tensor(rng.uniform(0.5, 1.5, (16, 4, 3, 3)), requires_grad=True)
+        x = leaf * 1.0                              # not a leaf: the in-place variant may overwrite it
+        before = np.array(x)
+        y = layer(x)
+        upstream = rng.standard_normal(y.shape)
+        (y * upstream).sum().backward()
+        factor = np.asarray(y) / before
+        dropped = np.isclose(factor, 0, atol=1e-15)
+        assert np.all(dropped | np.isclose(factor, scale, rtol=1e-14)), f"{layer}: factors {np.unique(factor)}"
+        np.testing.assert_allclose(leaf.grad, upstream * factor, rtol=1e-14, atol=1e-15)
+        seen |= set(np.unique(dropped).tolist())
+        if seen == {False, True}:
+            break
+    assert seen == {False, True}, f"{layer}: in 20 draws, outputs were only {'dropped' if True in seen else 'kept'}"
