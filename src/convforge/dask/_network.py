@@ -19,7 +19,6 @@ Identity), nested in ``Sequential`` containers.  Anything else raises, naming th
 """
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple, Tuple
 
 import numpy as np
@@ -30,7 +29,8 @@ from ..nn import activation as _activation, batchnorm as _batchnorm, containers_
 from ..nn import conv as _conv, dropout as _dropout, pooling as _pooling
 from ..nn.container import Sequential
 from ._ops import _avg_pool_block, _conv_block, _conv_transpose_block, _max_pool_block, _outside, _pool
-from ._tiling import AxisPlan, chunks_from_boundaries, conv_boundary, transpose_boundary, windowed
+from ._tiling import (AxisPlan, chunks_from_boundaries, conv_boundary, conv_window, transpose_boundary,
+                      transpose_window, windowed)
 
 __all__ = ["map_network", "network_halo"]
 
@@ -111,10 +111,8 @@ def _input_interval(step, axis, u0, u1):
     """The input interval ``[a, b)`` (unclipped) that outputs ``[u0, u1)`` of ``step`` read along ``axis``."""
     if step.kind == "pointwise":
         return u0, u1
-    k, s, d, p_lo = step.kernel[axis], step.stride[axis], step.dilation[axis], step.pads[axis][0]
-    if step.kind == "transpose":
-        return -(-(u0 + p_lo - d * (k - 1)) // s), (u1 - 1 + p_lo) // s + 1
-    return u0 * s - p_lo, (u1 - 1) * s - p_lo + d * (k - 1) + 1
+    window = transpose_window if step.kind == "transpose" else conv_window
+    return window(u0, u1, step.kernel[axis], step.stride[axis], step.pads[axis][0], step.dilation[axis])
 
 
 def _intervals(steps, axis, o0, o1):
@@ -242,8 +240,8 @@ def map_network(model, x, *, name: str = "map_network"):
     layers = [s.layer for s in steps]
     xb = x.rechunk({1: -1})
     plans = [_axis_plan(steps, axis, c) for axis, c in enumerate(xb.chunks[2:])]
-    block = functools.partial(_stack_block, steps=tuple(steps))
-    return windowed(xb, plans, block, meta.shape[1], meta.dtype, name, token_extra=(tuple(map(id, layers)),))
+    return windowed(xb, plans, _stack_block, meta.shape[1], meta.dtype, name, constants=(tuple(steps),),
+                    token_extra=(tuple(map(id, layers)),))       # the layers: one graph key, sent once per worker
 
 
 def _stand_in(model, in_sizes):

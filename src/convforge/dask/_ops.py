@@ -38,7 +38,8 @@ from ..nn import functional as F
 from ..nn._ops import activation as _act, dropout as _drop, interpolate as _interp, linear as _lin
 from ..nn._ops import normalization as _norm, pooling as _pool
 from ..nn._ops.common import apply_along_spatial
-from ._tiling import AxisPlan, chunks_from_boundaries, conv_boundary, transpose_boundary, windowed
+from ._tiling import (AxisPlan, chunks_from_boundaries, conv_boundary, conv_window, transpose_boundary,
+                      transpose_window, windowed)
 
 __all__ = ["IMPLEMENTATIONS", "run_forward"]
 
@@ -92,32 +93,25 @@ def _outside(window, n):
     return max(0, -window[0]), max(0, window[1] - n)
 
 
-def _window_plan(chunks, out_size, kernel, stride, pad_lo, dilation):
-    """Conv / pooling geometry along one axis: output ``o`` reads ``[o*s - p_lo, o*s - p_lo + d*(k-1)]``."""
+def _plan(chunks, out_size, geometry, boundary, window):
+    """One axis: output chunks from the input's (``boundary``), each with the input window it reads."""
     starts = np.cumsum((0,) + tuple(chunks))[1:-1]
-    out_chunks = chunks_from_boundaries([conv_boundary(int(b), kernel, stride, pad_lo, dilation) for b in starts],
-                                        out_size)
+    out_chunks = chunks_from_boundaries([boundary(int(b), *geometry) for b in starts], out_size)
     windows, o0 = [], 0
     for size in out_chunks:
-        o1 = o0 + size
-        windows.append((o0 * stride - pad_lo, (o1 - 1) * stride - pad_lo + dilation * (kernel - 1) + 1, o0, o1))
-        o0 = o1
+        windows.append(window(o0, o0 + size, *geometry) + (o0, o0 + size))
+        o0 += size
     return AxisPlan(out_chunks, tuple(windows))
+
+
+def _window_plan(chunks, out_size, kernel, stride, pad_lo, dilation):
+    """Convolution / pooling geometry along one axis."""
+    return _plan(chunks, out_size, (kernel, stride, pad_lo, dilation), conv_boundary, conv_window)
 
 
 def _transpose_plan(chunks, out_size, kernel, stride, pad_lo, dilation):
-    """Transposed geometry along one axis: input ``i`` feeds full positions ``i*s + t*d`` (output = full - p_lo)."""
-    starts = np.cumsum((0,) + tuple(chunks))[1:-1]
-    out_chunks = chunks_from_boundaries([transpose_boundary(int(b), kernel, stride, pad_lo, dilation)
-                                         for b in starts], out_size)
-    windows, o0 = [], 0
-    span = dilation * (kernel - 1)
-    for size in out_chunks:
-        o1 = o0 + size
-        f0, f1 = o0 + pad_lo, o1 + pad_lo
-        windows.append((-(-(f0 - span) // stride), (f1 - 1) // stride + 1, o0, o1))
-        o0 = o1
-    return AxisPlan(out_chunks, tuple(windows))
+    """Transposed-convolution geometry along one axis."""
+    return _plan(chunks, out_size, (kernel, stride, pad_lo, dilation), transpose_boundary, transpose_window)
 
 
 def _finish(y, unbatched):

@@ -26,7 +26,8 @@ import dask.array as da
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
-__all__ = ["AxisPlan", "windowed", "chunks_from_boundaries", "constant_key", "conv_boundary", "transpose_boundary"]
+__all__ = ["AxisPlan", "windowed", "chunks_from_boundaries", "constant_key", "conv_boundary", "transpose_boundary",
+           "conv_window", "transpose_window"]
 
 
 class AxisPlan(NamedTuple):
@@ -42,6 +43,19 @@ def chunks_from_boundaries(boundaries, total: int) -> Tuple[int, ...]:
     cuts = sorted({min(max(int(b), 0), total) for b in boundaries} | {0, total})
     sizes = tuple(hi - lo for lo, hi in zip(cuts, cuts[1:]) if hi > lo)
     return sizes or (total,)
+
+
+def conv_window(o0: int, o1: int, kernel: int, stride: int, pad_lo: int, dilation: int):
+    """Input interval ``[a, b)`` read by convolution (or pooling) outputs ``[o0, o1)``: output ``o`` reads
+    ``[o*s - p_lo, o*s - p_lo + d*(k-1)]``."""
+    return o0 * stride - pad_lo, (o1 - 1) * stride - pad_lo + dilation * (kernel - 1) + 1
+
+
+def transpose_window(o0: int, o1: int, kernel: int, stride: int, pad_lo: int, dilation: int):
+    """Input interval ``[a, b)`` feeding transposed-convolution outputs ``[o0, o1)``: input ``i`` reaches the
+    uncropped positions ``i*s + t*d`` (output = uncropped - p_lo), so ``i`` from ``ceil((o0 + p_lo - d*(k-1)) / s)``
+    to ``floor((o1 - 1 + p_lo) / s)``."""
+    return -(-(o0 + pad_lo - dilation * (kernel - 1)) // stride), (o1 - 1 + pad_lo) // stride + 1
 
 
 def conv_boundary(b: int, kernel: int, stride: int, pad_lo: int, dilation: int) -> int:
