@@ -461,8 +461,8 @@ def _render(exp: Explanation, facts: _Facts) -> str:
                        f"{cout // g}×{kprod}")
     else:
         w_formula = f"(out, in/groups, *kernel) = ({cout}, {cin}/{g}, {kernel_list})"
-        mac_formula = (f"N×C_out×prod(out)×(C_in/groups)×prod(k) = {view.batch}×{cout}×{math.prod(view.out_sizes)}×"
-                       f"{cin // g}×{kprod}")
+        mac_formula = (f"N×C_out×prod(out)×(C_in/groups)×prod(k) = {view.batch}×{cout}×"
+                       f"{math.prod(view.out_sizes)}×{cin // g}×{kprod}")
     lines += ["", "Parameters:", f"  weight {list(exp.weight_shape)}: {w_formula}",
               f"  bias {[cout] if has_bias else None}",
               ("  count = in×(out/groups)×prod(kernel)" if view.transposed else
