@@ -59,3 +59,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def assert_close_rel(actual, expected, rtol, what=""):
+    """Shapes equal and values within ``rtol`` relative, ``rtol * max(1, max|expected|)`` absolute (NaN-aware);
+    ``expected`` may be a torch tensor."""
+    if torch is not None and isinstance(expected, torch.Tensor):
+        expected = expected.detach().numpy()
+    expected, actual = np.asarray(expected), np.asarray(actual)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    scale = max(1.0, float(np.nanmax(np.abs(expected)))) if expected.size else 1.0
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)

@@ -5,16 +5,10 @@ import torch
 
 import convforge
 import convforge.nn as nn
+from conftest import assert_close_rel as assert_close
 
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
 
-
-def assert_close(actual, expected, rtol, what=""):
-    expected = expected.detach().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
-    actual = np.asarray(actual)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    scale = max(1.0, float(np.nanmax(np.abs(expected)))) if expected.size else 1.0
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
 
 
 def compare(ours, theirs, x, target, dtype, seed=0):

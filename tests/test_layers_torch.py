@@ -11,17 +11,11 @@ from hypothesis import given, settings, strategies as st
 
 import convforge
 import convforge.nn as nn
+from conftest import assert_close_rel as assert_close
 
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
 TORCH_DTYPE = {np.float64: torch.float64, np.float32: torch.float32}
 
-
-def assert_close(actual, expected, rtol, what=""):
-    expected = expected.detach().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
-    actual = np.asarray(actual)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    scale = max(1.0, float(np.abs(expected).max())) if expected.size else 1.0
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
 
 
 def copy_params_to_torch(ours, theirs):
