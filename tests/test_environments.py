@@ -54,14 +54,20 @@ PROBE = textwrap.dedent('''
         small = "small" in sys.argv
 
         def calls():
-            if small:
-                return [F.conv2d(xd, wd, None, 1, 1, 1, 4)]
-            return [F.conv2d(xd, wd, None, 1, 1, 1, 4), F.conv2d(xd, wd, None, 2, 1, 1, 4),
-                    F.conv_transpose2d(xd, wd, None, 2, 1, 0, 4), G.conv2d_weight(xd, wd.shape, xd, 1, 1, 1, 4),
-                    F.conv2d(x, w.astype(np.float32), None, 1, 1), F.conv2d(x, w.astype(np.float32), None, 2, 1),
-                    F.conv2d(x.astype(np.float64), w, None, 1, 1), F.conv_transpose2d(x, wt, None, 2),
-                    G.conv2d_weight(x, w.shape, x, 1, 1), G.conv2d_weight(x[:, :4], (16, 2, 3, 3), x, 1, 1, 1, 2),
-                    layer(np.zeros((1, 3, 8, 8), np.float32))]
+            todo = [lambda: F.conv2d(xd, wd, None, 1, 1, 1, 4)]
+            if not small:
+                todo += [lambda: F.conv2d(xd, wd, None, 2, 1, 1, 4),
+                         lambda: F.conv_transpose2d(xd, wd, None, 2, 1, 0, 4),
+                         lambda: G.conv2d_weight(xd, wd.shape, xd, 1, 1, 1, 4),
+                         lambda: F.conv2d(x, w.astype(np.float32), None, 1, 1),
+                         lambda: F.conv2d(x, w.astype(np.float32), None, 2, 1),
+                         lambda: F.conv2d(x.astype(np.float64), w, None, 1, 1),
+                         lambda: F.conv_transpose2d(x, wt, None, 2), lambda: G.conv2d_weight(x, w.shape, x, 1, 1),
+                         lambda: G.conv2d_weight(x[:, :4], (16, 2, 3, 3), x, 1, 1, 1, 2),
+                         lambda: layer(np.zeros((1, 3, 8, 8), np.float32))]
+            if "reverse" in sys.argv:        # another order of first uses (of kernels and their signatures)
+                return [f() for f in todo[::-1]][::-1]
+            return [f() for f in todo]
 
         print("compiling", flush=True)
         first, second = calls(), calls()
@@ -251,6 +257,22 @@ def test_concurrent_cold_processes_all_succeed_identically(tmp_path):
     assert len({r["digest"] for r in results}) == 1
     assert all(r["numba"] and r["close_to_numpy"] and r["repeatable"] and not r["warnings"] for r in results)
     assert list((tmp_path / "cache").rglob("convforge-compile.lock"))
+
+
+@needs_numba
+@pytest.mark.slow
+def test_many_concurrent_cold_processes_in_different_orders(tmp_path):
+    """8 cold processes, half of them making their first calls in the reverse order (so that processes compile
+    different kernels and signatures at the same moment), 2 rounds on fresh caches."""
+    for round_ in range(2):
+        env = _env(NUMBA_CACHE_DIR=str(tmp_path / f"cache{round_}"), CONVFORGE_NUM_THREADS="1")
+        procs = [_start(PROBE, env, ("reverse",) if i % 2 else ()) for i in range(8)]
+        digests = set()
+        for p in procs:
+            out, err = p.communicate(timeout=900)
+            assert p.returncode == 0, err[-3000:]
+            digests.add(json.loads(out.splitlines()[-1])["digest"])
+        assert len(digests) == 1
 
 
 HOLD_LOCK = textwrap.dedent('''

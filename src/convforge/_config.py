@@ -88,10 +88,13 @@ def config(workspace_bytes: int = None, algorithm: str = None, numba: bool = Non
             raises ValueError saying why.  Gradients follow it where the algorithm has a gradient form
             (Winograd's, the direct kernels' and, at stride 1, the implicit kernels' weight gradients) and take
             another route where it cannot run a gradient's convolution.
-        numba: False runs the pure-NumPy paths even when Numba is installed.
+        numba: False runs the pure-NumPy paths even when Numba is installed (as does ``CONVFORGE_NUMBA=0``).
+            A Numba that is installed but unusable is never an error: one warning, then the NumPy paths.
         threads: how many threads one call may use (default: the environment variable
-            ``CONVFORGE_NUM_THREADS``, else the CPUs available); the call is split into that many independent
-            parts, each running with a single-threaded BLAS.  1 runs serially with the BLAS's own threads.
+            ``CONVFORGE_NUM_THREADS`` if it is a positive integer -- anything else is ignored with one warning --,
+            else the CPUs available); the call is split into that many independent parts, each running with a
+            single-threaded BLAS.  1 runs serially with the BLAS's own threads.  Settings are per thread; calls
+            from several threads at once are safe.
 
     >>> import numpy as np, convforge
     >>> from convforge.nn import functional as F
