@@ -14,6 +14,7 @@ Run: ``python examples/large_volume.py`` (needs the extra ``dask``; the full vol
 """
 import argparse
 import logging
+import resource
 import time
 
 import numpy as np
@@ -51,6 +52,11 @@ def _generate_block(block_info=None):
 def make_volume(edge, chunk):
     chunks = ((1,), (1,)) + (da.core.normalize_chunks(chunk, (edge,))[0],) * 3
     return da.map_blocks(_generate_block, chunks=chunks, dtype=np.float32, meta=np.empty((0,) * 5, np.float32))
+
+
+def peak_rss_mib():
+    """This process's peak resident memory (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def check_block(net, y, index, halo):
@@ -97,6 +103,8 @@ def main(argv=None):
         seconds = time.perf_counter() - start
         print(f"\nsum {total:.6g}, max {peak:.6g}: {x.size / seconds:.3g} input voxels/s "
               f"({seconds:.1f} s, {args.workers} workers limited to {args.memory_limit})")
+        rss = sorted(client.run(peak_rss_mib).values())
+        print(f"peak resident memory per worker process: {', '.join(f'{m:.0f} MiB' for m in rss)}")
         rng = np.random.default_rng(0)
         worst = 0.0
         for _ in range(args.check):
