@@ -49,12 +49,10 @@ def _load(name):
     """Import a kernel module; on any trouble warn once and return None."""
     package = __name__.rsplit(".", 1)[0] + "._kernels"
     try:
-        jit = importlib.import_module(package + ".jit")      # the only module that imports numba
-    except ModuleNotFoundError as exc:
-        if exc.name == "numba":
-            return None         # not installed: NumPy-only, as documented
-        problem = f"Numba is installed but cannot be imported ({type(exc).__name__}: {exc})"
+        jit = importlib.import_module(package + ".jit")      # imports numba first (simd, its extension API, after)
     except Exception as exc:     # noqa: BLE001 - a broken install raises anything (OSError, ValueError, ...)
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "numba":
+            return None         # not installed: NumPy-only, as documented
         problem = f"Numba is installed but cannot be imported ({type(exc).__name__}: {exc})"
     else:
         problem = jit.unusable_reason()
