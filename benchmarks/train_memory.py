@@ -8,11 +8,11 @@ Usage::
 
 Each library runs in its own fresh Python process, which imports only that library (torch's ResNet-18 is
 torchvision's definition from tests/_torchvision_ref), builds ResNet-18 with SGD (momentum 0.9, weight decay
-1e-4), and runs one warm-up step (kernels compiled, momentum buffers allocated, ``.grad`` of every parameter set
-to None by the next ``zero_grad``). Then it releases freed heap pages to the system (``malloc_trim``), reads its
+1e-4), and runs one warm-up step (kernels compiled, momentum buffers allocated), then sets every ``.grad`` to None
+(``zero_grad``). Then it releases freed heap pages to the system (``malloc_trim``), reads its
 resident memory (VmRSS), resets the high-water mark (``/proc/self/clear_refs``), runs one measured step
 (``zero_grad``, forward in train mode, ``cross_entropy``, ``backward``, ``step``) and reads the high-water mark
-(VmHWM). The step's peak is VmHWM minus the RSS before it: saved activations, gradients and temporaries, over
+(VmHWM). The step's peak is VmHWM minus the RSS before it: saved activations, the gradients and temporaries, over
 the weights and optimiser state already resident. Both processes run with a fixed glibc mmap threshold
 (``MALLOC_MMAP_THRESHOLD_``), so that large blocks go back to the system when freed and RSS follows the memory
 in use rather than what the allocator keeps cached.
@@ -80,6 +80,7 @@ def release_freed_memory():
         pass
 
 step()
+opt.zero_grad()                        # the measured step allocates its gradients, as a first step does
 release_freed_memory()
 before = status_mib("VmRSS")
 with open("/proc/self/clear_refs", "w") as fh:
@@ -91,6 +92,7 @@ result = {"rss_before_mib": before, "hwm_mib": status_mib("VmHWM"), "step_s": se
 result["step_peak_mib"] = result["hwm_mib"] - before
 if LIBRARY == "convforge":
     import tracemalloc
+    opt.zero_grad()
     release_freed_memory()
     tracemalloc.start()
     step()
