@@ -77,7 +77,7 @@ def stochastic_depth(input, p: float, mode: str, training: bool = True):
     p = check_probability(p, "drop")
     if mode not in ("batch", "row"):
         raise ValueError(f"mode has to be either 'batch' or 'row', but got {mode}")
-    x = np.asarray(input)
+    x = array_arg(input)
     if not training or p == 0:
         return input
     shape = (x.shape[0],) + (1,) * (x.ndim - 1) if mode == "row" else (1,) * x.ndim

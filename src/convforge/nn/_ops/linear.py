@@ -47,7 +47,7 @@ def linear(input, weight, bias=None):
         >>> linear(np.ones((2, 3)), np.ones((4, 3)), np.arange(4.0)).tolist()[0]
         [3.0, 4.0, 5.0, 6.0]
     """
-    x, w = np.asarray(input), np.asarray(weight)
+    x, w = array_arg(input), np.asarray(weight)
     if w.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape {w.shape}")
     if x.ndim == 0 or x.shape[-1] != w.shape[1]:
