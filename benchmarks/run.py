@@ -48,7 +48,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from layers import SUITE  # noqa: E402
 
-from convforge import _algorithms  # noqa: E402
+from convforge import engine  # noqa: E402
 from convforge.nn import functional as F  # noqa: E402
 
 try:
@@ -156,7 +156,7 @@ def peak_extra_bytes(fn):
 
 def chosen_algorithm(fn):
     fn()
-    return _algorithms.last_choice()
+    return engine.last_choice()
 
 
 # ------------------------------------------------------------------------------------------ backward

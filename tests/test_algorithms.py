@@ -17,9 +17,10 @@ from hypothesis import HealthCheck, assume, event, given, settings, strategies a
 
 import convforge
 import convforge.nn.functional as F
-from convforge import _algorithms
+from convforge import engine
+from convforge.engine import parallel, registry
 from convforge._algos import numba_kernels
-from convforge._algos import implicit as _implicit
+from convforge.engine.algorithms import implicit as _implicit
 from conftest import to_torch, torch
 from _configs import conv_configs
 
@@ -60,7 +61,7 @@ def check_rel(actual, expected, rtol, what=""):
 def run_forced(algorithm, numba, workspace, fn, *args, **kwargs):
     with convforge.config(algorithm=algorithm, numba=numba, workspace_bytes=workspace):
         out = fn(*args, **kwargs)
-        assert _algorithms.last_choice() == algorithm
+        assert engine.last_choice() == algorithm
     return out
 
 
@@ -148,7 +149,7 @@ def test_direct_transposed_matches_torch(dtype, cfg, depthwise, seed):
     if depthwise and cfg.groups > 1:
         with convforge.config(algorithm="auto"):
             y = F.conv_transpose(x, w, b, cfg.stride, p, cfg.output_padding, cfg.groups, cfg.dilation)
-        assert _algorithms.last_choice() == "direct"
+        assert engine.last_choice() == "direct"
     else:
         y = run_forced("direct", True, None, F.conv_transpose, x, w, b, cfg.stride, p, cfg.output_padding,
                        cfg.groups, cfg.dilation)
@@ -184,7 +185,7 @@ def test_integer_and_complex_dtypes_are_exact(algorithm):
 def _auto(x, w, **kw):
     with convforge.config(algorithm="auto"):
         F.conv(x, w, **kw)
-    return _algorithms.last_choice()
+    return engine.last_choice()
 
 
 def test_automatic_selection():
@@ -203,7 +204,7 @@ def test_automatic_selection():
     with convforge.config(workspace_bytes=1000):        # one padded sample over the bound: columns in bands
         assert _auto(np.ones((1, 16, 24, 24), f32), np.ones((1, 16, 3, 3), f32), padding=1) == "im2col"
     F.conv_transpose2d(np.ones((1, 4, 5, 5)), np.ones((4, 2, 3, 3)), stride=2)
-    assert _algorithms.last_choice() == "col2im"
+    assert engine.last_choice() == "col2im"
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="without Numba Winograd is not chosen (tests/test_environments.py)")
@@ -230,13 +231,13 @@ def test_without_numba_installed():
         sys.modules["numba"] = None          # makes `import numba` raise ImportError
         import numpy as np, torch, convforge
         import convforge.nn.functional as F
-        from convforge import _algorithms
+        from convforge import engine
         from convforge._algos import numba_kernels
         assert numba_kernels() is None
         rng = np.random.default_rng(0)
         x = rng.standard_normal((2, 6, 9, 8)); w = rng.standard_normal((6, 1, 3, 3))
         y = F.conv2d(x, w, None, 1, 1, 2, 6)
-        assert _algorithms.last_choice() == "im2col", _algorithms.last_choice()
+        assert engine.last_choice() == "im2col", engine.last_choice()
         ref = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), None, 1, 1, 2, 6).numpy()
         assert np.abs(y - ref).max() < 1e-12
         xs, ws = x.astype(np.float32), w.astype(np.float32)
@@ -246,7 +247,7 @@ def test_without_numba_installed():
                 y = F.conv2d(xs, ws, None, 1, 1, 1, 6)
             assert np.abs(y - ref1).max() < 1e-4 * max(1, np.abs(ref1).max()), algo
         gx = F.conv_transpose2d(x, w, None, 2, 0, 0, 6)
-        assert _algorithms.last_choice() == "col2im"
+        assert engine.last_choice() == "col2im"
         ref2 = torch.nn.functional.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), None, 2, 0, 0, 6).numpy()
         assert np.abs(gx - ref2).max() < 1e-12
         print("ok")
@@ -287,7 +288,7 @@ def test_unknown_algorithm_and_bad_workspace():
 def test_forced_conv_algorithm_leaves_transposed_automatic():
     with convforge.config(algorithm="winograd"):
         y = F.conv_transpose2d(np.ones((1, 2, 3, 3)), np.ones((2, 1, 3, 3)))
-    assert y.shape == (1, 1, 5, 5) and _algorithms.last_choice() == "col2im"
+    assert y.shape == (1, 1, 5, 5) and engine.last_choice() == "col2im"
 
 
 # ------------------------------------------------------------------------------------------ threads
@@ -306,16 +307,16 @@ def test_split_into_parts_matches_torch(threads, cfg, seed, data):
     workspace = data.draw(WORKSPACES)
     parts = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_algorithms, "MIN_PARALLEL_MACS", 0)
+        mp.setattr(parallel, "MIN_PARALLEL_MACS", 0)
         if data.draw(st.booleans()):                       # small batches split too (rows, groups, channels)
-            mp.setattr(_algorithms, "BLAS_THREADED_WHEN_SMALL_BATCH", frozenset())
-        run_parts = _algorithms._threads.run_parts
-        mp.setattr(_algorithms._threads, "run_parts", lambda jobs: parts.append(len(jobs)) or run_parts(jobs))
+            mp.setattr(parallel, "MAX_BLAS_THREADED_MACS", 0)
+        run_parts = parallel.threads.run_parts
+        mp.setattr(parallel.threads, "run_parts", lambda jobs: parts.append(len(jobs)) or run_parts(jobs))
         with convforge.config(threads=threads, algorithm=algorithm, workspace_bytes=workspace):
             y = F.conv(x, w, b, cfg.stride, cfg.padding, cfg.dilation, cfg.groups)
     check_rel(y, torch_conv(cfg, x, w, b), 1e-10, f"{algorithm} in {threads} parts")
-    if workspace is None and cfg.batch >= threads and _algorithms.last_choice() not in _algorithms.SELF_THREADED:
-        assert parts[:1] == [threads], f"{_algorithms.last_choice()} on batch {cfg.batch} ran in parts {parts}"
+    if workspace is None and cfg.batch >= threads and engine.last_choice() not in registry.OWN_THREADS:
+        assert parts[:1] == [threads], f"{engine.last_choice()} on batch {cfg.batch} ran in parts {parts}"
         event("split into batch chunks checked")
 
 
@@ -325,13 +326,13 @@ def test_split_into_parts_matches_torch(threads, cfg, seed, data):
 def test_transposed_split_into_parts_matches_torch(threads, cfg, seed):
     x, w, b = cfg.arrays(np.random.default_rng(seed), np.float64, transposed=True)
     p = tuple(lo for lo, _ in cfg.padding)
-    old = _algorithms.MIN_PARALLEL_MACS
-    _algorithms.MIN_PARALLEL_MACS = 0
+    old = parallel.MIN_PARALLEL_MACS
+    parallel.MIN_PARALLEL_MACS = 0
     try:
         with convforge.config(threads=threads):
             y = F.conv_transpose(x, w, b, cfg.stride, p, cfg.output_padding, cfg.groups, cfg.dilation)
     finally:
-        _algorithms.MIN_PARALLEL_MACS = old
+        parallel.MIN_PARALLEL_MACS = old
     check_rel(y, torch_conv_transpose(cfg, x, w, b), 1e-10, f"col2im in {threads} parts")
 
 
@@ -345,19 +346,19 @@ def test_winograd_row_parts_and_blas_threads_restored():
     before = blas[0]() if blas else None
     calls = []
     real = th.run_parts
-    old = _algorithms.MIN_PARALLEL_MACS, _algorithms.BLAS_THREADED_WHEN_SMALL_BATCH
-    _algorithms.MIN_PARALLEL_MACS = 0
+    old = parallel.MIN_PARALLEL_MACS, parallel.MAX_BLAS_THREADED_MACS
+    parallel.MIN_PARALLEL_MACS = 0
     th.run_parts = lambda parts: calls.append(len(parts)) or real(parts)
     try:
         with convforge.config(threads=2, algorithm="winograd"):
             y1 = F.conv2d(x, w, None, 1, 1)                  # batch 1: one product, the BLAS threads itself
         assert calls == []
-        _algorithms.BLAS_THREADED_WHEN_SMALL_BATCH = frozenset()
+        parallel.MAX_BLAS_THREADED_MACS = 0
         with convforge.config(threads=2, algorithm="winograd"):
             y = F.conv2d(x, w, None, 1, 1)
     finally:
         th.run_parts = real
-        _algorithms.MIN_PARALLEL_MACS, _algorithms.BLAS_THREADED_WHEN_SMALL_BATCH = old
+        parallel.MIN_PARALLEL_MACS, parallel.MAX_BLAS_THREADED_MACS = old
     assert calls == [2]
     check_rel(y1, exact, 1e-4, "winograd at batch 1")
     check_rel(y, exact, 1e-4, "winograd in row parts")
@@ -394,20 +395,20 @@ def _grad_output(cfg, x, w, rng, dtype):
        seed=st.integers(0, 2 ** 16))
 def test_winograd_weight_grad_matches_torch_float32(numba, cfg, workspace, threads, seed):
     """The adjoint-Winograd weight gradient (forced; also split over threads and workspace-sized chunks)."""
-    from convforge._algos import winograd
+    from convforge.engine.algorithms import winograd
     rng = np.random.default_rng(seed)
     x, w, _ = cfg.arrays(rng, np.float32)
     gy = _grad_output(cfg, x, w, rng, np.float32)
     calls = []
-    real, old = winograd.weight_grad, _algorithms.MIN_PARALLEL_MACS
+    real, old = winograd.weight_grad, parallel.MIN_PARALLEL_MACS
     winograd.weight_grad = lambda *a: calls.append(1) or real(*a)
-    _algorithms.MIN_PARALLEL_MACS = 0
+    parallel.MIN_PARALLEL_MACS = 0
     try:
         with convforge.config(algorithm="winograd", numba=numba, workspace_bytes=workspace, threads=threads):
             _, gw, _ = convforge.nn.grad.conv_backward(gy, x, w, padding=cfg.padding, groups=cfg.groups,
                                                        needs=(False, True, False))
     finally:
-        winograd.weight_grad, _algorithms.MIN_PARALLEL_MACS = real, old
+        winograd.weight_grad, parallel.MIN_PARALLEL_MACS = real, old
     assert calls == [1]
     check_rel(gw, torch_grads(cfg, x, w, gy)[1], 1e-4, "winograd weight gradient")
 
@@ -416,7 +417,7 @@ def test_winograd_weight_grad_matches_torch_float32(numba, cfg, workspace, threa
 def test_winograd_weight_grad_on_a_real_layer(numba):
     """Automatic choice on a ResNet-like layer (float32): error against float64 within the documented 1e-4
     (without Numba, where automatic selection prefers im2col, Winograd is forced)."""
-    from convforge._algos import winograd
+    from convforge.engine.algorithms import winograd
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 32, 28, 26)).astype(np.float32)
     w = rng.standard_normal((48, 32, 3, 3)).astype(np.float32)
@@ -475,5 +476,5 @@ def test_same_size_depthwise_matches_torch(dtype, cfg, seed, data):
         y = F.conv(x, w, b, 1, cfg.padding, cfg.dilation, cfg.groups)
     assert y.shape[2:] == x.shape[2:]
     if cfg.groups > 1 and any(k > 1 for k in cfg.kernel):
-        assert _algorithms.last_choice() == "direct"
+        assert engine.last_choice() == "direct"
     check_rel(y, torch_conv(cfg, x, w, b), TOL[dtype], "same-size depthwise")

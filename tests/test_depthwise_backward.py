@@ -30,7 +30,7 @@ from conftest import to_torch, torch
 pytestmark = pytest.mark.skipif(numba_kernels() is None, reason="Numba is not available")
 
 if numba_kernels() is not None:
-    from convforge._algos import depthwise as D
+    from convforge.engine.algorithms import depthwise as D
 
 tF = torch.nn.functional
 HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,

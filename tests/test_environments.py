@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 import convforge
-from convforge import _algorithms, _backward
+from convforge.engine import ConvProblem, select
+from convforge.engine.algorithms import winograd
 from convforge._algos import numba_kernels
 from convforge._algos import threads as _threads
 from conftest import assert_close
@@ -312,14 +313,12 @@ def test_compilation_waits_for_another_process_holding_the_lock(tmp_path):
 
 def test_without_numba_the_choice_is_the_fastest_numpy_path():
     """Without Numba, Winograd's NumPy transforms are slower than im2col (measured: forward up to 3.2x, weight
-    gradient up to 13x; ``convforge._algorithms``), so a float32 3x3 layer it would suit runs im2col, forward
+    gradient up to 13x; ``convforge.engine.algorithms.winograd``), so a float32 3x3 layer it would suit runs im2col, forward
     and weight gradient.  Before: Winograd (80-88 ms against im2col's 23 ms on one machine)."""
     f32 = np.float32
-    x, w = np.ones((1, 16, 24, 24), f32), np.ones((16, 16, 3, 3), f32)
-    args = (x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), 1, (24, 24))
-    grad_args = (np.dtype(f32), (3, 3), (1, 1), (1, 1), 1, 16, 16, (24, 24))
+    problem = ConvProblem.conv((1, 16, 24, 24), (16, 16, 3, 3), f32, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     with convforge.config(numba=False):
-        assert _algorithms.choose_conv(*args) == "im2col"
-        assert _backward._weight_grad_algorithm(*grad_args) == "im2col"
+        assert select.choose(problem, "forward").name == "im2col"
+        assert select.choose(problem, "weight_grad").name == "im2col"
     if HAVE_NUMBA:      # with the Numba transforms it still pays (where the implicit kernels do not run)
-        assert _algorithms.winograd_pays(16, 16, (24, 24))
+        assert winograd.winograd_pays(16, 16, (24, 24))

@@ -7,8 +7,8 @@ from hypothesis import given, strategies as st
 
 import convforge
 import convforge.nn.functional as F
-from convforge import _algorithms
-from convforge._algos import implicit as _implicit
+from convforge.engine import ConvProblem, gradients, parallel, run, select
+from convforge.engine.algorithms import implicit as _implicit
 from conftest import torch
 from test_algorithms import HYP, TOL, WORKSPACES, check_rel, run_forced, torch_conv
 from _configs import conv_configs
@@ -44,13 +44,13 @@ def test_implicit_matches_torch(dtype, cfg, workspace, seed):
 def test_implicit_threads_match_torch(threads, cfg, seed, workspace):
     """Every split: samples (each part pads its own), else groups, output-channel blocks or positions."""
     x, w, b = cfg.arrays(np.random.default_rng(seed), np.float64)
-    old = _algorithms.MIN_PARALLEL_MACS
-    _algorithms.MIN_PARALLEL_MACS = 0
+    old = parallel.MIN_PARALLEL_MACS
+    parallel.MIN_PARALLEL_MACS = 0
     try:
         with convforge.config(threads=threads, algorithm="implicit", workspace_bytes=workspace):
             y = F.conv(x, w, b, cfg.stride, cfg.padding, cfg.dilation, cfg.groups)
     finally:
-        _algorithms.MIN_PARALLEL_MACS = old
+        parallel.MIN_PARALLEL_MACS = old
     check_rel(y, torch_conv(cfg, x, w, b), 1e-10, f"implicit in {threads} parts")
 
 
@@ -60,7 +60,7 @@ def test_implicit_threads_match_torch(threads, cfg, seed, workspace):
     ((1, 2, 70, 70), (3, 2, 3, 3), 1),             # one block: parts over positions
 ])
 def test_implicit_single_sample_parts(shape, weight, groups, monkeypatch):
-    monkeypatch.setattr(_algorithms, "MIN_PARALLEL_MACS", 0)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_MACS", 0)
     rng = np.random.default_rng(1)
     x, w = rng.standard_normal(shape), rng.standard_normal(weight)
     with convforge.config(threads=2, algorithm="implicit"):
@@ -76,7 +76,6 @@ def test_implicit_single_sample_parts(shape, weight, groups, monkeypatch):
 def test_implicit_weight_gradient_matches_torch(dtype, cfg, seed, threads, workspace):
     """The weight gradient under the forced algorithm (implicit kernels at stride 1, im2col when strided),
     threaded over groups or output-channel blocks and batch-tiled, against torch's autograd."""
-    from convforge import _backward
     x, w, _ = cfg.arrays(np.random.default_rng(seed), dtype)
     xt, wt = torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64)).requires_grad_()
     fn = getattr(torch.nn.functional, f"conv{cfg.nd}d")
@@ -86,23 +85,35 @@ def test_implicit_weight_gradient_matches_torch(dtype, cfg, seed, threads, works
     y = fn(torch.nn.functional.pad(xt, pads), wt, None, cfg.stride, 0, cfg.dilation, cfg.groups)
     gy = np.random.default_rng(seed + 1).standard_normal(tuple(y.shape))
     y.backward(torch.from_numpy(gy))
-    old = _algorithms.MIN_PARALLEL_MACS
-    _algorithms.MIN_PARALLEL_MACS = 0
+    old = parallel.MIN_PARALLEL_MACS
+    parallel.MIN_PARALLEL_MACS = 0
     try:
         with convforge.config(algorithm="implicit", threads=threads, workspace_bytes=workspace):
-            got = _backward.conv_weight_grad(x, gy.astype(dtype), w.shape[2:], cfg.stride, cfg.padding,
-                                             cfg.dilation, cfg.groups)
+            problem = ConvProblem.conv(x.shape, w.shape, x.dtype, cfg.stride, cfg.padding, cfg.dilation,
+                                       cfg.groups, gy.shape[2:])
+            got = gradients.conv_weight_grad(x, gy.astype(dtype), problem)
     finally:
-        _algorithms.MIN_PARALLEL_MACS = old
+        parallel.MIN_PARALLEL_MACS = old
     assert got.dtype == dtype
     check_rel(got, wt.grad.numpy(), TOL[dtype], "implicit weight gradient")
 
 
+def pick(dtype, kernel, stride, dilation, groups, cg, og, out_sizes):
+    """The algorithm the selector chooses for the weight gradient of such a layer."""
+    problem = ConvProblem.conv((1, groups * cg) + out_sizes, (groups * og, cg) + kernel, dtype, stride,
+                               ((0, 0),) * len(kernel), dilation, groups, out_sizes)
+    return select.choose(problem, "weight_grad").name
+
+
+def one_call(x, w, stride, padding, dilation, groups, out_sizes):
+    """One call of the selected (or forced) algorithm, without the engine's cut-down to the cells that meet."""
+    return run.algorithm_call(x, w, ConvProblem.conv(x.shape, w.shape, x.dtype, stride, padding, dilation, groups,
+                                                     out_sizes))
+
+
 def test_weight_gradient_selection():
-    from convforge import _backward
     f32 = np.float32
     fast = _implicit.fast_here()
-    pick = _backward._weight_grad_algorithm
     assert pick(f32, (5, 5, 5), (1, 1, 1), (1, 1, 1), 1, 32, 32, (16, 32, 32)) == ("implicit" if fast else "im2col")
     assert pick(f32, (3, 3), (1, 1), (1, 1), 32, 16, 16, (14, 14)) == ("implicit" if fast else "im2col")
     assert pick(f32, (3, 3), (1, 1), (1, 1), 1, 256, 256, (14, 14)) == "im2col"          # dense 2-D
@@ -116,9 +127,9 @@ def test_negative_padding_crops_first():
     x, w = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((5, 3, 2, 3))
     pads = ((-1, 2), (1, -2))
     with convforge.config(algorithm="implicit"):
-        got = _algorithms.conv(x, w, (1, 1), pads, (1, 1), 1, (9, 3))
+        got = one_call(x, w, (1, 1), pads, (1, 1), 1, (9, 3))
     with convforge.config(algorithm="im2col"):
-        want = _algorithms.conv(x, w, (1, 1), pads, (1, 1), 1, (9, 3))
+        want = one_call(x, w, (1, 1), pads, (1, 1), 1, (9, 3))
     check_rel(got, want, 1e-12)
 
 
@@ -150,8 +161,8 @@ def test_phase_split_is_a_stride1_convolution(stride, dilation):
                 for i, (lo, hi), k, s, d in zip(x.shape[2:], pads, w.shape[2:], stride, dilation))
     xs, ws, d1, p1 = _implicit.phase_split(x, w, stride, pads, dilation, 2, out)
     with convforge.config(algorithm="im2col"):
-        got = _algorithms.conv(xs, ws, (1, 1), p1, d1, 2, out)
-        want = _algorithms.conv(x, w, stride, pads, dilation, 2, out)
+        got = one_call(xs, ws, (1, 1), p1, d1, 2, out)
+        want = one_call(x, w, stride, pads, dilation, 2, out)
     check_rel(got, want, 1e-12)
 
 

@@ -16,7 +16,9 @@ import pytest
 
 import convforge
 import convforge.nn.functional as F
-from convforge import _algorithms
+from convforge import engine
+from convforge.engine import parallel
+from convforge.engine.algorithms import implicit as _implicit
 from convforge._algos import numba_kernels
 
 SLACK = 64 * 1024      # weight reshapes, small temporaries, Python objects
@@ -60,7 +62,7 @@ def test_conv_workspace_is_bounded(algorithm, dtype, xs, ws, kw, numba):
     with convforge.config(algorithm=algorithm, workspace_bytes=budget, numba=numba):
         F.conv(x, w, **kw)                     # compile first: Numba's compiler allocates through Python
         extra, y = peak_extra(lambda: F.conv(x, w, **kw))
-        assert _algorithms.last_choice() == algorithm
+        assert engine.last_choice() == algorithm
     with convforge.config(algorithm="im2col"):
         ref = F.conv(x.astype(np.float64), w.astype(np.float64), **kw)
     scale = np.abs(ref).max()
@@ -95,20 +97,19 @@ def test_default_bound_is_64_mib_or_the_output():
 
 @pytest.mark.parametrize("shape", [(8, 8, 24, 24), (1, 8, 48, 48)])      # batch parts, row-band parts
 def test_threaded_parts_share_the_bound(shape):
-    from convforge import _algorithms as A
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape)
     w = rng.standard_normal((2, 8, 3, 3))
     budget = 256 * 1024
-    old = A.MIN_PARALLEL_MACS, A.BLAS_THREADED_WHEN_SMALL_BATCH
-    A.MIN_PARALLEL_MACS = 0
-    A.BLAS_THREADED_WHEN_SMALL_BATCH = frozenset()   # batch 1 must still split into row bands here
+    old = parallel.MIN_PARALLEL_MACS, parallel.MAX_BLAS_THREADED_MACS
+    parallel.MIN_PARALLEL_MACS = 0
+    parallel.MAX_BLAS_THREADED_MACS = 0   # batch 1 must still split into row bands here
     try:
         with convforge.config(workspace_bytes=budget, threads=2, algorithm="im2col"):
             F.conv2d(x, w, None, 1, 1)
             extra, y = peak_extra(lambda: F.conv2d(x, w, None, 1, 1))
     finally:
-        A.MIN_PARALLEL_MACS, A.BLAS_THREADED_WHEN_SMALL_BATCH = old
+        parallel.MIN_PARALLEL_MACS, parallel.MAX_BLAS_THREADED_MACS = old
     bound = max(budget, y.nbytes)
     assert x.shape[1] * 9 * y[0, 0].size * x.shape[0] * 8 > 2 * bound
     assert extra <= bound + SLACK, f"threaded im2col: extra {extra} > bound {bound}"
@@ -132,7 +133,7 @@ GRAD_CASES = [
 def test_weight_and_input_gradients_are_bounded(algorithm, dtype, xs, ws, kw, threads):
     """Backward: grad input and grad weight each stay under the bound (the weight gradient pads and unfolds
     the input tile by tile; threaded parts share the bound)."""
-    if algorithm == "implicit" and _algorithms._implicit.kernels(np.float64) is None:
+    if algorithm == "implicit" and _implicit.kernels(np.float64) is None:
         pytest.skip("the implicit-GEMM kernels need Numba")
     from convforge.nn.grad import conv_backward
     rng = np.random.default_rng(0)
@@ -140,8 +141,8 @@ def test_weight_and_input_gradients_are_bounded(algorithm, dtype, xs, ws, kw, th
     w = rng.standard_normal(ws).astype(dtype)
     gy = rng.standard_normal(F.conv(x, w, **kw).shape).astype(dtype)
     budget = 64 * 1024
-    old = _algorithms.MIN_PARALLEL_MACS
-    _algorithms.MIN_PARALLEL_MACS = 0
+    old = parallel.MIN_PARALLEL_MACS
+    parallel.MIN_PARALLEL_MACS = 0
     try:
         with convforge.config(algorithm=algorithm, workspace_bytes=budget, threads=threads):
             for needs in ((True, False, False), (False, True, False)):
@@ -152,7 +153,7 @@ def test_weight_and_input_gradients_are_bounded(algorithm, dtype, xs, ws, kw, th
                 bound = max(budget, size)
                 assert extra <= bound + SLACK, f"{algorithm} {needs}: extra {extra} > bound {bound}"
     finally:
-        _algorithms.MIN_PARALLEL_MACS = old
+        parallel.MIN_PARALLEL_MACS = old
     naive = x.shape[1] * np.prod(ws[2:]) * gy[0, 0].size * x.shape[0] * x.itemsize
     assert naive > 2 * budget, "the case must be big enough that untiled columns would break the bound"
 

@@ -1,13 +1,15 @@
 """The API boundary of the convolution functions: validation, canonicalisation, unbatched input.
 
 Everything user-facing in ``convforge.nn.functional`` funnels through :func:`convolution` and
-:func:`convolution_transpose`; after them only canonical values travel.
+:func:`convolution_transpose`; after them only canonical values travel, as one
+:class:`~convforge.engine.ConvProblem` (made here by :func:`conv_problem` / :func:`conv_transpose_problem`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import _backend, _canon, _engine, shapes
+from . import _backend, _canon, engine, shapes
+from .engine import ConvProblem
 
 _ALLOWED_KINDS = "fciu"   # float, complex, signed and unsigned int
 _CONV_LAYOUT = "(out_channels, in_channels/groups, *kernel)"
@@ -116,9 +118,11 @@ def prepare(input, weight, bias, stride, dilation, groups, n_spatial, op, layout
     return x, w, b, unbatched, n_spatial, stride, dilation, groups
 
 
-def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, n_spatial=None,
-                op="conv"):
-    """Validated N-d convolution. ``n_spatial`` None means: infer from the weight."""
+def conv_problem(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, n_spatial=None,
+                 op="conv"):
+    """Validate a convolution's arguments (``n_spatial`` None: infer it from the weight).
+
+    Returns ``(x, w, b, problem, unbatched)``: the arrays (``x`` batched) and their :class:`ConvProblem`."""
     x, w, b, unbatched, n_spatial, stride, dilation, groups = prepare(
         input, weight, bias, stride, dilation, groups, n_spatial, op, _CONV_LAYOUT)
     pad_spec = _canon.canonical_padding(padding, n_spatial)
@@ -138,7 +142,16 @@ def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, group
                       for i, k, s, p, d in zip(x.shape[2:], kernel, stride, pads, dilation))
     _canon.check_output_fits((x.shape[0], out_ch) + out_sizes, x.itemsize, op,
                       f"stride={stride}, padding={pads}, dilation={dilation}")
-    y = _engine.conv_forward(x, w, b, stride, pads, dilation, groups, out_sizes)
+    problem = ConvProblem.conv(x.shape, w.shape, x.dtype, stride, pads, dilation, groups, out_sizes)
+    return x, w, b, problem, unbatched
+
+
+def convolution(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, n_spatial=None,
+                op="conv"):
+    """Validated N-d convolution. ``n_spatial`` None means: infer from the weight."""
+    x, w, b, problem, unbatched = conv_problem(input, weight, bias, stride, padding, dilation, groups,
+                                               n_spatial=n_spatial, op=op)
+    y = engine.forward(x, w, b, problem)
     return y[0] if unbatched else y
 
 
@@ -174,9 +187,10 @@ def check_output_padding(output_padding, stride, dilation, op):
     return out_pad
 
 
-def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
-                          *, output_size=None, n_spatial=None, op="conv_transpose"):
-    """Validated N-d transposed convolution."""
+def conv_transpose_problem(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                           *, output_size=None, n_spatial=None, op="conv_transpose"):
+    """Validate a transposed convolution's arguments; returns ``(x, w, b, problem, unbatched)`` like
+    :func:`conv_problem`."""
     x, w, b, unbatched, n_spatial, stride, dilation, groups = prepare(
         input, weight, bias, stride, dilation, groups, n_spatial, op, _TRANSPOSED_LAYOUT)
     pads = _canon.canonical_padding(padding, n_spatial, allow_strings=False)
@@ -204,5 +218,16 @@ def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_
         out_sizes.append(o)
     _canon.check_output_fits((x.shape[0], og * groups) + tuple(out_sizes), x.itemsize, op,
                       f"stride={stride}, padding={pads}, output_padding={out_pad}, dilation={dilation}")
-    y = _engine.conv_transpose_forward(x, w, b, stride, pads, out_pad, groups, dilation, tuple(out_sizes))
+    problem = ConvProblem.conv_transpose(x.shape, w.shape, x.dtype, stride, pads, dilation, groups, out_pad,
+                                         tuple(out_sizes))
+    return x, w, b, problem, unbatched
+
+
+def convolution_transpose(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                          *, output_size=None, n_spatial=None, op="conv_transpose"):
+    """Validated N-d transposed convolution."""
+    x, w, b, problem, unbatched = conv_transpose_problem(input, weight, bias, stride, padding, output_padding,
+                                                         groups, dilation, output_size=output_size,
+                                                         n_spatial=n_spatial, op=op)
+    y = engine.forward(x, w, b, problem)
     return y[0] if unbatched else y

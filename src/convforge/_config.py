@@ -11,10 +11,17 @@ _warned = set()
 _warned_lock = threading.Lock()
 _DEFAULTS = {"workspace_bytes": 64 * 2 ** 20, "algorithm": None, "numba": True, "threads": None}
 
-#: algorithm names by operation; ``convforge._algorithms`` holds their implementations and applicability rules
-CONV_ALGORITHMS = ("im2col", "pointwise", "direct", "winograd", "implicit")
-CONV_TRANSPOSE_ALGORITHMS = ("col2im", "direct")
-_ALL_ALGORITHMS = CONV_ALGORITHMS + tuple(a for a in CONV_TRANSPOSE_ALGORITHMS if a not in CONV_ALGORITHMS)
+#: algorithm names by operation ("conv", "conv_transpose"), announced by ``convforge.engine.registry``
+_ALGORITHMS = {"conv": (), "conv_transpose": ()}
+
+
+def register_algorithms(kind: str, names) -> None:
+    """The names ``config(algorithm=...)`` accepts for ``kind`` (called by the engine's registry)."""
+    _ALGORITHMS[kind] = tuple(names)
+
+
+def _all_algorithms():
+    return tuple(dict.fromkeys(_ALGORITHMS["conv"] + _ALGORITHMS["conv_transpose"]))
 
 
 def _get(key):
@@ -34,8 +41,7 @@ def forced_algorithm(kind: str):
     name = _get("algorithm")
     if name is None:
         return None
-    names = CONV_ALGORITHMS if kind == "conv" else CONV_TRANSPOSE_ALGORITHMS
-    return name if name in names else None
+    return name if name in _ALGORITHMS[kind] else None
 
 
 def numba_enabled() -> bool:
@@ -102,10 +108,9 @@ def config(workspace_bytes: int = None, algorithm: str = None, numba: bool = Non
     ...     F.conv2d(np.ones((1, 2, 5, 5)), np.ones((3, 2, 3, 3))).shape
     (1, 3, 3, 3)
     """
-    if algorithm is not None and algorithm != "auto" and \
-            algorithm not in _ALL_ALGORITHMS:
+    if algorithm is not None and algorithm != "auto" and algorithm not in _all_algorithms():
         raise ValueError(f"unknown algorithm {algorithm!r}; choose one of "
-                         f"{', '.join(map(repr, _ALL_ALGORITHMS))} or 'auto'")
+                         f"{', '.join(map(repr, _all_algorithms()))} or 'auto'")
     if workspace_bytes is not None and workspace_bytes <= 0:
         raise ValueError(f"workspace_bytes must be positive, got {workspace_bytes}")
     if threads is not None and (not isinstance(threads, int) or threads < 1):

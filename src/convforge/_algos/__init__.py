@@ -1,6 +1,6 @@
-"""Convolution algorithms behind the engine.  Each takes canonical arguments in the compute dtype (``x (N, C,
-*S)`` unpadded, weight ``(O, C/g, *K)``, int tuples, ``padding`` as ``(lo, hi)`` pairs) and returns
-``(N, O, *out)``; selection lives in ``convforge._algorithms``.
+"""The engine's runtime below its algorithms (``convforge.engine.algorithms``): the one loader of the optional
+Numba kernels (:func:`kernel_module`), the thread pool (:mod:`.threads`) and two small reshaping helpers the
+kernels' callers share.  ``convforge.nn._ops`` uses the same loader and pool.
 
 Numba is optional: :func:`kernel_module` returns a compiled-kernel module of ``convforge._kernels``, or None when
 Numba is not installed, is switched off (``convforge.config(numba=False)`` or the environment variable

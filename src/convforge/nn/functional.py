@@ -2,7 +2,8 @@
 
 All of them are thin: they fix the number of spatial dimensions and call one recorded autograd ``Function``
 (:class:`Convolution`, :class:`ConvolutionTranspose`, :class:`Pad`) over the N-d implementation in
-``convforge._api`` (validation + canonicalisation) and ``convforge._engine`` (computation).  On tensors that
+``convforge._api`` (validation + canonicalisation into one ``ConvProblem``) and ``convforge.engine``
+(computation).  On tensors that
 require grad the call is recorded; its backward is ``convforge.nn.grad``'s (gradients are convolutions).
 
 Shape (every function, per spatial dimension; ``p_lo, p_hi`` the padding on each side):
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _api, _padding
+from .. import _api, _padding, engine
 from ..autograd import Function
 from . import grad as _grad
 
@@ -36,48 +37,57 @@ def _needs(ctx, bias):
     return need_x, need_w, bias is not None and need_b
 
 
+def _save(ctx, input, weight, bias, problem, unbatched, op):
+    """Keep what backward needs: the arrays it multiplies with and the problem (validated once, in forward)."""
+    needs = _needs(ctx, bias)
+    ctx.save_for_backward(input if needs[1] else None, weight if needs[0] else None)
+    ctx.problem = (problem, unbatched, op, needs)
+
+
+def _backward(ctx, grad_output):
+    x, w = ctx.saved_tensors
+    problem, unbatched, op, needs = ctx.problem
+    return _grad.backward_of(op + " backward", problem, unbatched, grad_output, x, w, needs)
+
+
 class Convolution(Function):
-    """Recorded N-d convolution: forward is ``_api.convolution``, backward ``nn.grad``'s conv backward."""
+    """Recorded N-d convolution: forward is ``_api.conv_problem`` then the engine, backward the engine's backward
+    of the same :class:`~convforge.engine.ConvProblem`."""
 
     @staticmethod
     def forward(ctx, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, n_spatial=None,
                 op="conv"):
         input, weight, bias = _native(input), _native(weight), _native(bias)
-        out = _api.convolution(input, weight, bias, stride, padding, dilation, groups, n_spatial=n_spatial, op=op)
-        needs = _needs(ctx, bias)
-        ctx.save_for_backward(input if needs[1] else None, weight if needs[0] else None)
-        ctx.geometry = (np.shape(input), np.shape(weight), stride, padding, dilation, groups, n_spatial, op, needs)
-        return out
+        x, w, b, problem, unbatched = _api.conv_problem(input, weight, bias, stride, padding, dilation, groups,
+                                                        n_spatial=n_spatial, op=op)
+        out = engine.forward(x, w, b, problem)
+        _save(ctx, input, weight, bias, problem, unbatched, op)
+        return out[0] if unbatched else out
 
     @staticmethod
     def backward(ctx, grad_output):
-        x, w = ctx.saved_tensors
-        x_shape, w_shape, stride, padding, dilation, groups, n_spatial, op, needs = ctx.geometry
-        gx, gw, gb = _grad._backward_call(op + " backward", grad_output, x, w, x_shape, w_shape, stride, padding,
-                                          dilation, groups, False, None, needs, n_spatial=n_spatial)
+        gx, gw, gb = _backward(ctx, grad_output)
         return gx, gw, gb, None, None, None, None
 
 
 class ConvolutionTranspose(Function):
-    """Recorded N-d transposed convolution; the output padding backward needs is read off ``grad_output``."""
+    """Recorded N-d transposed convolution (output_padding, also one chosen by ``output_size``, is part of its
+    problem)."""
 
     @staticmethod
     def forward(ctx, input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
                 output_size=None, n_spatial=None, op="conv_transpose"):
         input, weight, bias = _native(input), _native(weight), _native(bias)
-        out = _api.convolution_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
-                                         output_size=output_size, n_spatial=n_spatial, op=op)
-        needs = _needs(ctx, bias)
-        ctx.save_for_backward(input if needs[1] else None, weight if needs[0] else None)
-        ctx.geometry = (np.shape(input), np.shape(weight), stride, padding, dilation, groups, n_spatial, op, needs)
-        return out
+        x, w, b, problem, unbatched = _api.conv_transpose_problem(
+            input, weight, bias, stride, padding, output_padding, groups, dilation, output_size=output_size,
+            n_spatial=n_spatial, op=op)
+        out = engine.forward(x, w, b, problem)
+        _save(ctx, input, weight, bias, problem, unbatched, op)
+        return out[0] if unbatched else out
 
     @staticmethod
     def backward(ctx, grad_output):
-        x, w = ctx.saved_tensors
-        x_shape, w_shape, stride, padding, dilation, groups, n_spatial, op, needs = ctx.geometry
-        gx, gw, gb = _grad._backward_call(op + " backward", grad_output, x, w, x_shape, w_shape, stride, padding,
-                                          dilation, groups, True, None, needs, n_spatial=n_spatial)
+        gx, gw, gb = _backward(ctx, grad_output)
         return gx, gw, gb, None, None, None, None, None
 
 

@@ -16,7 +16,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .. import _canon, _engine, _grad_mode, _padding, shapes
+from .. import _canon, _grad_mode, _padding, engine, shapes
 from ..autograd import Tensor
 from .activation import GELU, Hardsigmoid, Hardswish, LeakyReLU, ReLU, ReLU6, Sigmoid, SiLU
 from .conv import _ConvForwardNd
@@ -120,9 +120,10 @@ class _FusedConvNd(_ConvForwardNd):
             x = _padding.pad(x, plan.mode_pad, mode=self.padding_mode)
         if plan.unbatched:
             x = x[None]
-        w, b = self.weight, self.bias
-        y = _engine.conv_forward(x, _raw(w), None if b is None else _raw(b), self.stride, plan.padding,
-                                 self.dilation, self.groups, plan.out_sizes)
+        w, b = _raw(self.weight), None if self.bias is None else _raw(self.bias)
+        problem = engine.ConvProblem.conv(x.shape, w.shape, x.dtype, self.stride, plan.padding, self.dilation,
+                                          self.groups, plan.out_sizes)
+        y = engine.forward(x, w, b, problem)
         if self.activation is not None:
             y = EPILOGUE_ACTIVATIONS[type(self.activation)](self.activation, y)
         return y[0] if plan.unbatched else y

@@ -15,7 +15,7 @@ is covered without knowing the padding it picked); an explicit value is checked 
 the gradients wanted.  Every function accepts what the forward functions accept: int / per-dim / per-side
 ``(lo, hi)`` padding, ``'same'`` / ``'valid'`` (convolution only), and unbatched input ``(C, *S)`` with an
 unbatched ``grad_output``.  The algebra (gradients are convolutions) is written down in
-``convforge/_backward.py``.
+``convforge/engine/gradients.py``.
 """
 from __future__ import annotations
 
@@ -23,22 +23,18 @@ from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from .. import _api, _backward, _canon, shapes
+from .. import _api, _canon, engine, shapes
+from ..engine import ConvProblem
 
 __all__ = ["conv1d_input", "conv2d_input", "conv3d_input", "conv1d_weight", "conv2d_weight", "conv3d_weight",
            "conv_transpose1d_input", "conv_transpose2d_input", "conv_transpose3d_input",
            "conv_transpose1d_weight", "conv_transpose2d_weight", "conv_transpose3d_weight", "conv_backward"]
 
 
-class _Problem(NamedTuple):
-    """A validated gradient problem in canonical, batched form."""
+class _Validated(NamedTuple):
+    """A validated gradient call: ``grad_output`` batched and the forward's :class:`ConvProblem`."""
     grad_output: np.ndarray
-    input_shape: Tuple[int, ...]
-    stride: Tuple[int, ...]
-    padding: Tuple[Tuple[int, int], ...]
-    dilation: Tuple[int, ...]
-    groups: int
-    output_padding: Optional[Tuple[int, ...]]
+    problem: ConvProblem
     unbatched: bool
 
 
@@ -59,7 +55,7 @@ def _shape_tuple(size, name, op):
 
 
 def _validate(op, input_shape, weight_shape, grad_output, stride, padding, dilation, groups, transposed,
-              output_padding, n_spatial=None) -> _Problem:
+              output_padding, n_spatial=None) -> _Validated:
     """Check every argument of a gradient call and return it canonical; errors name the sizes involved."""
     if n_spatial is None:
         if len(weight_shape) < 3:
@@ -127,7 +123,13 @@ def _validate(op, input_shape, weight_shape, grad_output, stride, padding, dilat
                          f"{_fmt(shown)} (input {_fmt(input_shape)}, weight {_fmt(weight_shape)}, stride {stride}, "
                          f"padding {pads}, dilation {dilation}, groups {groups}"
                          + (f", output_padding {out_pad})" if transposed else ")"))
-    return _Problem(gy, x_shape, stride, pads, dilation, groups, out_pad, unbatched)
+    if transposed:
+        problem = ConvProblem.conv_transpose(x_shape, tuple(weight_shape), gy.dtype, stride, pads, dilation,
+                                             groups, out_pad, out_sizes)
+    else:
+        problem = ConvProblem.conv(x_shape, tuple(weight_shape), gy.dtype, stride, pads, dilation, groups,
+                                   out_sizes)
+    return _Validated(gy, problem, unbatched)
 
 
 def _array(value, name):
@@ -153,15 +155,32 @@ def _backward_call(op, grad_output, input, weight, input_shape, weight_shape, st
     _same_dtype(op, **given, grad_output=gy)
     pr = _validate(op, input_shape, weight_shape, gy, stride, padding, dilation, groups, transposed,
                    output_padding, n_spatial)
-    x = None if input is None else (input[None] if pr.unbatched else input)
+    return _run(pr.problem, pr.grad_output, input, weight, pr.unbatched, needs)
+
+
+def _run(problem, grad_output, input, weight, unbatched, needs):
+    """The engine's backward of ``problem`` on validated arrays (``grad_output`` batched)."""
+    x = None if input is None else (input[None] if unbatched else input)
     if x is None:     # only the input gradient is wanted; its value is not needed, its shape is
-        x = np.broadcast_to(np.zeros((), gy.dtype), pr.input_shape)
-    w = weight if weight is not None else np.broadcast_to(np.zeros((), gy.dtype), weight_shape)
-    gx, gw, gb = _backward.conv_backward(pr.grad_output, x, w, pr.stride, pr.padding, pr.dilation, pr.groups,
-                                         transposed, pr.output_padding, needs)
-    if pr.unbatched and gx is not None:
+        x = np.broadcast_to(np.zeros((), grad_output.dtype), problem.input_shape)
+    w = weight if weight is not None else np.broadcast_to(np.zeros((), grad_output.dtype), problem.weight_shape)
+    gx, gw, gb = engine.backward(grad_output, x, w, problem, needs)
+    if unbatched and gx is not None:
         gx = gx[0]
     return gx, gw, gb
+
+
+def backward_of(op, problem, unbatched, grad_output, input, weight, needs):
+    """Gradients of a forward call whose :class:`ConvProblem` was made by ``convforge._api`` (the recorded
+    ``Convolution`` / ``ConvolutionTranspose``): only ``grad_output`` is checked (dtype and shape)."""
+    gy = _array(grad_output, "grad_output")
+    given = {name: a for name, a in (("input", input), ("weight", weight)) if a is not None}
+    _same_dtype(op, **given, grad_output=gy)
+    expected = problem.output_shape[1:] if unbatched else problem.output_shape
+    if tuple(gy.shape) != expected:
+        raise ValueError(f"{op}: grad_output has shape {_fmt(gy.shape)}, but the forward output has shape "
+                         f"{_fmt(expected)}")
+    return _run(problem, gy[None] if unbatched else gy, input, weight, unbatched, needs)
 
 
 def conv_backward(grad_output, input, weight, *, stride=1, padding=0, dilation=1, groups=1, transposed=False,

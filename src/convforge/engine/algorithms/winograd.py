@@ -17,10 +17,14 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .. import _config
-from .._engine import _batch_tiles, all_finite, pad_zeros
-from . import numba_kernels
-from .gemm import im2col, padded_band
+from ... import _config
+from ..._algos import numba_kernels
+from ..._algos import threads as _threads
+from ..arrays import all_finite, batch_tiles, pad_zeros, padded_band
+from ..parallel import worth_splitting
+from . import Algorithm, Role, Threading
+from . import im2col as _im2col
+from .im2col import im2col
 
 M_OUT, R, ALPHA = 4, 3, 6
 BT = np.array([[4, 0, -5, 0, 1, 0],
@@ -98,7 +102,7 @@ def winograd(x, w, stride, padding, dilation, groups, out_sizes, u=None):
                 part[...] = out
                 del xp, out
         return y
-    for a, z in _batch_tiles(n, per_sample, min(limit, max(CACHE_TILE_BYTES, per_sample))):
+    for a, z in batch_tiles(n, per_sample, min(limit, max(CACHE_TILE_BYTES, per_sample))):
         _tile(np.ascontiguousarray(pad_zeros(x[a:z], pads)), u, ti, tj, y[a:z])
     return y
 
@@ -133,7 +137,6 @@ def weight_grad(x, gy, padding, groups):
     in chunks (batch chunks, or bands of tile rows of one sample) under the workspace bound, split over the
     threads; each part keeps its own float32 ``dU`` (a few tiles' worth of float32 rounding, like the forward) and
     the parts are summed in float64 before the (float64) weight transform adjoint."""
-    from . import threads as _threads
     n, c, h, wd = x.shape
     o_ch = gy.shape[1]
     ho, wo = gy.shape[2:]
@@ -175,8 +178,7 @@ def weight_grad(x, gy, padding, groups):
             return du
         return go
 
-    from .._algorithms import worth_splitting       # not at import: _algorithms imports this module
-    if t > 1 and len(chunks) > 1 and worth_splitting("winograd", n * o_ch * cg * ho * wo * 9):
+    if t > 1 and len(chunks) > 1 and worth_splitting(n * o_ch * cg * ho * wo * 9):
         parts = [chunks[i::t] for i in range(min(t, len(chunks)))]
     else:
         parts = [chunks]
@@ -221,3 +223,50 @@ def _grad_output_transform(gy, ti, tj, kernels):
     a = AT.T.astype(gy.dtype)                                                      # A (6, 4)
     z = np.einsum("ur,noirjs,vs->uvonij", a, d, a)                                 # (6u, 6v, O, n, ti, tj)
     return np.ascontiguousarray(z).reshape(ALPHA * ALPHA, o_ch, n * ti * tj)
+
+
+def winograd_unfit(dtype, kernel, stride, dilation):
+    """Why Winograd F(4x4, 3x3) cannot compute this convolution (or its weight gradient), or None."""
+    if dtype != np.float32:
+        return (f"winograd is only used for float32 (its transforms lose accuracy; float64 needs exact "
+                f"algorithms), got {dtype}")
+    if tuple(kernel) != (3, 3):
+        return f"winograd needs a 2-D 3x3 kernel, got kernel {tuple(kernel)}"
+    if any(s != 1 for s in stride) or any(d != 1 for d in dilation):
+        return f"winograd needs stride 1 and dilation 1, got stride {stride} and dilation {dilation}"
+    return None
+
+
+def winograd_pays(cg, og, out_sizes):
+    """Automatic selection's rule (forward and weight gradient): the Numba transform kernels, >= 16 channels per
+    group in and out and outputs of at least 20x20.  F(4x4, 3x3) needs 4x fewer multiplications, but its weight
+    transform costs 36*O*C, which small outputs (14x14, 7x7) do not amortise.  With its NumPy transforms
+    (tensordots over strided tile views) it was never clearly faster than im2col (forward, 2 shared cores, best
+    of 7: 64@56 batch 8 54 vs 52 ms) and up to 3.2x slower (64@56 batch 1 167 vs 53 ms, 128@28 batch 8 139 vs
+    71 ms); its weight gradient 1.6-13x slower."""
+    return numba_kernels(np.float32) is not None and cg >= 16 and og >= 16 and min(out_sizes) >= 20
+
+
+def _unfit(p):
+    return winograd_unfit(p.dtype, p.kernel, p.stride, p.dilation)
+
+
+def _pays(p):
+    return p.groups == 1 and winograd_pays(p.in_per_group, p.out_per_group, p.out_sizes)
+
+
+def _forward(x, w, p, u=None):
+    return winograd(x, w, p.stride, p.padding, p.dilation, p.groups, p.out_sizes, u=u)
+
+
+def _weight_grad(x, gy, p):
+    """Its transforms would turn one inf into NaN over whole tiles: non-finite values take im2col's path."""
+    if not p.is_empty and p.in_channels > 0 and all_finite(x, gy):
+        return weight_grad(x, gy, p.padding, p.groups)
+    return _im2col.weight_grad(x, gy, p.kernel, p.stride, p.padding, p.dilation, p.groups)
+
+
+ALGORITHM = Algorithm("winograd", {
+    "forward": Role(_forward, rank=30, unfit=_unfit, pays=_pays),
+    "weight_grad": Role(_weight_grad, rank=10, unfit=_unfit, pays=_pays),
+}, Threading(blas_threaded=True, band_multiple=M_OUT, shared=lambda w, p: weight_transform(w, p.groups)))

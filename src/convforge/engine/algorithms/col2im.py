@@ -14,9 +14,10 @@ import math
 
 import numpy as np
 
-from .. import _config
-from .._engine import _batch_tiles
-from . import as_3d, numba_kernels, triple
+from ... import _config
+from ..._algos import as_3d, numba_kernels, triple
+from ..arrays import batch_tiles
+from . import Algorithm, Role
 
 CACHE_TILE_BYTES = 8 * 2 ** 20
 
@@ -40,7 +41,7 @@ def col2im(x, w, stride, padding, groups, dilation, out_sizes):
         return y
     wt = w.reshape(g, cg, og * k_prod).transpose(0, 2, 1)              # (G, Og*K, Cg)
     crop = (slice(None), slice(None)) + tuple(slice(l, l + o) for l, o in zip(lo, out_sizes))
-    for a, z in _batch_tiles(n, per_sample, min(limit, max(CACHE_TILE_BYTES, per_sample))):
+    for a, z in batch_tiles(n, per_sample, min(limit, max(CACHE_TILE_BYTES, per_sample))):
         xs = x[a:z].reshape(z - a, g, cg, p_in)
         cols = np.matmul(wt, xs)                                        # (n, G, Og*K, Pin)
         cols = cols.reshape((z - a, g * og) + tuple(kernel) + tuple(in_sizes))
@@ -115,3 +116,10 @@ def _col2im_bands(x, w, stride, groups, dilation, lo, full, limit, kernels, y):
                 _add_into(yg[(slice(None), slice(o0, o1), slice(a - lo[0], z - lo[0]))], part)
                 del part                            # a view: it would keep buf alive
             del xs, cols, buf
+
+
+def _transpose(x, w, p):
+    return col2im(x, w, p.stride, p.padding, p.groups, p.dilation, p.out_sizes)
+
+
+ALGORITHM = Algorithm("col2im", {"transpose": Role(_transpose, rank=100)})

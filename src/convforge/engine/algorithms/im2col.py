@@ -1,4 +1,5 @@
-"""Matrix-product algorithms: ``pointwise`` (1x1 kernels, any stride) and ``im2col`` (everything).
+"""``im2col``: the algorithm that runs everything (the fallback of automatic selection), forward and weight
+gradient.
 
 im2col copies the windows of the padded input into a ``(C*K, P)`` matrix per sample and multiplies it by the
 weight ``(O, C*K)`` (one batched product over groups)::
@@ -17,31 +18,14 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .. import _config
-from .._engine import _batch_tiles, pad_zeros, window_view
+from ... import _config
+from ..._algos import threads
+from ..arrays import batch_tiles, pad_zeros, padded_band, window_view
+from ..parallel import worth_splitting
+from . import Algorithm, Role, Threading
 
 # A tile of im2col columns this size stays in the last-level cache between packing and the product.
 CACHE_TILE_BYTES = 8 * 2 ** 20
-
-
-def pointwise(x, w, stride, padding, dilation, groups, out_sizes):
-    """1x1 kernels: no windows at all, ``y[n] = W @ x[n]`` on the (strided) input pixels."""
-    n, c = x.shape[:2]
-    o_ch = w.shape[0]
-    g = groups
-    p = math.prod(out_sizes)
-    wmat = w.reshape(g, o_ch // g, c // g)                              # (G, Og, Cg)
-    y = np.empty((n, g, o_ch // g, p), dtype=x.dtype)
-    copies = any(s != 1 for s in stride) or any(lo or hi for lo, hi in padding)
-    padded = math.prod(i + lo + hi for i, (lo, hi) in zip(x.shape[2:], padding))
-    per_sample = c * (padded + p) * x.itemsize if copies else 1           # padded copy + strided pixels
-    for a, z in _batch_tiles(n, per_sample, _config.workspace_limit(y.nbytes)):
-        xp = pad_zeros(x[a:z], padding)
-        xp = xp[(slice(None), slice(None)) + tuple(slice(0, o * s, s) for o, s in zip(out_sizes, stride))]
-        xs = np.ascontiguousarray(xp).reshape(z - a, g, c // g, p)    # (n, G, Cg, P)
-        np.matmul(wmat, xs, out=y[a:z])                                 # (n, G, Og, P)
-        del xp, xs                                                      # before the next tile is allocated
-    return y.reshape((n, o_ch) + tuple(out_sizes))
 
 
 def im2col(x, w, stride, padding, dilation, groups, out_sizes):
@@ -60,7 +44,7 @@ def im2col(x, w, stride, padding, dilation, groups, out_sizes):
             _im2col_rows(x[bi:bi + 1], w, stride, padding, dilation, groups, out_sizes, limit, y[bi:bi + 1])
         return y
     tile = min(limit, max(CACHE_TILE_BYTES, per_sample))
-    for a, z in _batch_tiles(n, per_sample, tile):
+    for a, z in batch_tiles(n, per_sample, tile):
         _im2col_tile(pad_zeros(x[a:z], padding), w, stride, dilation, groups, out_sizes, y[a:z])
     return y
 
@@ -175,17 +159,110 @@ def _im2col_blocks(xp, w, stride, dilation, groups, out_sizes, limit, y, dim):
         _im2col_blocks(sub, w, stride, dilation, groups, sub_out, limit, y[take + (slice(r0, r1),)], dim + 1)
 
 
-def padded_band(x, first, last, padding_rest):
-    """Rows ``[first, last)`` of ``x`` zero-padded along the first spatial dim (rows outside ``[0, H)`` are
-    zeros) and by ``padding_rest`` along the others: ``(N, C, last - first, *padded rest)``, built in one buffer
-    (no intermediate padded copy: bands exist to save memory)."""
-    if any(lo < 0 or hi < 0 for lo, hi in padding_rest):       # cropping: crop the other dims first
-        x = pad_zeros(x, ((0, 0),) + tuple(padding_rest))
-        padding_rest = ((0, 0),) * len(padding_rest)
-    sizes = tuple(i + lo + hi for i, (lo, hi) in zip(x.shape[3:], padding_rest))
-    band = np.zeros(x.shape[:2] + (last - first,) + sizes, dtype=x.dtype)
-    a, z = max(first, 0), max(min(last, x.shape[2]), 0)
-    if z > a:
-        inner = tuple(slice(lo, lo + i) for i, (lo, _) in zip(x.shape[3:], padding_rest))
-        band[(slice(None), slice(None), slice(a - first, z - first)) + inner] = x[:, :, a:z]
-    return band
+def weight_grad(x, gy, kernel, stride, padding, dilation, groups):
+    """Gradient w.r.t. the weight ``(O, C/g, *kernel)`` of ``gy = conv(x, w)``: windows of the padded input
+    times ``grad_output``, one batched matmul over groups per batch (and row) tile::
+
+        gW (G, Og, Cg*K) = gy (G, Og, N*P) @ cols(xp)^T (G, N*P, Cg*K)
+    """
+    n, c = x.shape[:2]
+    o_ch = gy.shape[1]
+    cg, og = c // groups, o_ch // groups
+    kernel = tuple(kernel)
+    gw = np.zeros((groups, og, cg * math.prod(kernel)), dtype=x.dtype)
+    if n > 0 and math.prod(gy.shape[2:]) > 0 and c > 0:
+        parts = _weight_grad_parts(x, gy, kernel, stride, padding, dilation, groups, gw.nbytes)
+        for part in threads.run_parts(parts) if len(parts) > 1 else [parts[0]()]:
+            gw += part
+    return gw.reshape((o_ch, cg) + kernel)
+
+
+def _weight_grad_parts(x, gy, kernel, stride, padding, dilation, g, gw_bytes):
+    """Independent partial sums of the weight gradient: batch chunks run on separate threads (with a
+    single-threaded BLAS, see ``_algos.threads``), each with its own accumulator and an equal share of the
+    workspace bound."""
+    n = x.shape[0]
+    t = threads.thread_count()
+    macs = gy.size * (x.shape[1] // g) * math.prod(kernel)
+    chunks = t if t > 1 and n >= t and worth_splitting(macs) else 1
+    step = -(-n // chunks)
+    share = max(1, (_config.workspace_limit(gw_bytes) - (chunks - 1) * gw_bytes) // chunks)
+
+    def part(a, z):
+        def run():
+            acc = np.zeros((g, gy.shape[1] // g, (x.shape[1] // g) * math.prod(kernel)), dtype=x.dtype)
+            for xs, gys in _weight_grad_tiles(x[a:z], gy[a:z], kernel, stride, padding, dilation, share):
+                acc += _weight_grad_tile(xs, gys, kernel, stride, dilation, g)
+            return acc
+        return run
+    return [part(a, min(a + step, n)) for a in range(0, n, step)]
+
+
+def _weight_grad_tile(xp, gy, kernel, stride, dilation, g):
+    n, c = xp.shape[:2]
+    o_ch, out_sizes = gy.shape[1], gy.shape[2:]
+    n_sp = len(kernel)
+    k_prod, p_prod = math.prod(kernel), math.prod(out_sizes)
+    win = window_view(xp, kernel, stride, dilation, out_sizes)      # (n, C, *K, *O) view
+    order = (1,) + tuple(range(2, 2 + n_sp)) + (0,) + tuple(range(2 + n_sp, 2 + 2 * n_sp))
+    cols = win.transpose(order).reshape(g, (c // g) * k_prod, n * p_prod)   # copy: (G, Cg*K, n*P)
+    gys = gy.reshape(n, g, o_ch // g, p_prod).transpose(1, 2, 0, 3)        # (G, Og, n, P)
+    gys = gys.reshape(g, o_ch // g, n * p_prod)                             # (G, Og, n*P), a copy if n > 1
+    return np.matmul(gys, cols.transpose(0, 2, 1))                          # (G, Og, Cg*K)
+
+
+def _weight_grad_tiles(x, gy, kernel, stride, padding, dilation, limit):
+    """(zero-padded input, grad_output) tiles over the batch, and over bands of the first output dim when one
+    sample's workspace exceeds ``limit``; each tile is padded on its own, so that its padded copy, columns and
+    reordered grad_output together stay under ``limit``."""
+    n, c = x.shape[:2]
+    o_ch, out_sizes = gy.shape[1], gy.shape[2:]
+    k_prod, item = math.prod(kernel), x.itemsize
+    rest_padded = math.prod(i + lo + hi for i, (lo, hi) in zip(x.shape[3:], padding[1:]))
+    rest_out = math.prod(out_sizes[1:])
+    padded0 = x.shape[2] + sum(padding[0])
+    per_sample = ((c * k_prod + o_ch) * math.prod(out_sizes) + c * padded0 * rest_padded) * item
+    if per_sample <= limit or len(out_sizes) == 0 or out_sizes[0] <= 1:
+        for a, z in batch_tiles(n, per_sample, limit):
+            yield pad_zeros(x[a:z], padding), gy[a:z]
+        return
+    s0, lo0 = stride[0], padding[0][0]
+    span0 = dilation[0] * (kernel[0] - 1) + 1
+    per_row = ((c * k_prod + o_ch) * rest_out + c * s0 * rest_padded) * item
+    rows = max(1, int((limit - c * span0 * rest_padded * item) // max(per_row, 1)))
+    for b in range(n):
+        for r0 in range(0, out_sizes[0], rows):
+            r1 = min(r0 + rows, out_sizes[0])
+            band = padded_band(x[b:b + 1], r0 * s0 - lo0, (r1 - 1) * s0 + span0 - lo0, padding[1:])
+            yield from _weight_grad_blocks(band, gy[b:b + 1, :, r0:r1], kernel, stride, dilation,
+                                           limit - band.nbytes, 1)
+
+
+def _weight_grad_blocks(xp, gy, kernel, stride, dilation, limit, dim):
+    """Views of a padded region ``xp`` and its ``gy`` split along spatial dim ``dim`` (and deeper ones) until
+    one block's columns and reordered ``gy`` fit ``limit`` (one output row of a 3-D sample can be too big)."""
+    c, o_ch = xp.shape[1], gy.shape[1]
+    out_sizes = gy.shape[2:]
+    cost = (c * math.prod(kernel) + o_ch) * math.prod(out_sizes) * xp.itemsize
+    if cost <= limit or dim >= len(out_sizes):
+        yield xp, gy
+        return
+    rows = max(1, int(limit // max(cost // out_sizes[dim], 1)))
+    s, span = stride[dim], dilation[dim] * (kernel[dim] - 1) + 1
+    take = (slice(None),) * (2 + dim)
+    for r0 in range(0, out_sizes[dim], rows):
+        r1 = min(r0 + rows, out_sizes[dim])
+        yield from _weight_grad_blocks(xp[take + (slice(r0 * s, (r1 - 1) * s + span),)],
+                                       gy[take + (slice(r0, r1),)], kernel, stride, dilation, limit, dim + 1)
+
+
+def _forward(x, w, p):
+    return im2col(x, w, p.stride, p.padding, p.dilation, p.groups, p.out_sizes)
+
+
+def _weight_grad(x, gy, p):
+    return weight_grad(x, gy, p.kernel, p.stride, p.padding, p.dilation, p.groups)
+
+
+ALGORITHM = Algorithm("im2col", {"forward": Role(_forward, rank=100), "weight_grad": Role(_weight_grad, rank=100)},
+                      Threading(blas_threaded=True))

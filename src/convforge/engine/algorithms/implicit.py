@@ -23,10 +23,12 @@ import math
 
 import numpy as np
 
-from .. import _config
-from .._engine import _batch_tiles, crop_negative, pad_zeros
-from . import kernel_module
-from .threads import even_parts, run_parts, thread_count
+from ... import _config
+from ..._algos import kernel_module
+from ..._algos.threads import even_parts, run_parts, thread_count
+from ..arrays import all_finite, batch_tiles, crop_negative, pad_zeros
+from ..parallel import worth_splitting
+from . import Algorithm, Role, Threading, im2col
 
 # A band of positions whose input (all the group's channels, plus the kernel's reach) fits in this many bytes
 # is computed for every output-channel block before the next band, so the input is read from cache.
@@ -110,9 +112,9 @@ def _phase_weight(w, per_dim):
     return ws.reshape((o_ch, cg * len(index)) + ws.shape[3:])
 
 
-def _padded_plane(x, padding):
+def _plane_elements(in_sizes, padding):
     """Elements of one channel's zero-padded plane."""
-    return math.prod(i + max(lo, 0) + max(hi, 0) for i, (lo, hi) in zip(x.shape[2:], padding))
+    return math.prod(i + max(lo, 0) + max(hi, 0) for i, (lo, hi) in zip(in_sizes, padding))
 
 
 class _Geometry:
@@ -171,7 +173,6 @@ def weight_grad(x, gy, kernel, padding, dilation, groups):
     the padded input with the output gradient laid out on the padded plane (zeros where no output is), blocks
     of 4 output channels x 4 taps at a time, batch-tiled under the workspace bound; threads over groups or
     output-channel blocks."""
-    from .._algorithms import worth_splitting
     x, padding = crop_negative(x, padding)
     kernel = tuple(kernel)
     n, c = x.shape[:2]
@@ -186,13 +187,13 @@ def weight_grad(x, gy, kernel, padding, dilation, groups):
     per_sample = (c * geo.plane + o_ch * row) * x.itemsize
     limit = _config.workspace_limit(dw.nbytes)
     macs = gy.size * cg * k
-    t = thread_count() if worth_splitting("implicit", macs) else 1
+    t = thread_count() if worth_splitting(macs) else 1
     if groups >= t:
         jobs = [((g0, g1), (0, blocks)) for g0, g1 in even_parts(groups, t)]
     else:
         jobs = [((0, groups), r) for r in even_parts(blocks, min(t, blocks))]
     fn = kernels(x.dtype).weight_grad_4x4
-    for s0, s1 in _batch_tiles(n, per_sample, limit):
+    for s0, s1 in batch_tiles(n, per_sample, limit):
         xf = _padded_flat(x[s0:s1], geo)
         gf = _gradient_on_plane(gy[s0:s1], geo, out_sizes, row)
         run_parts([lambda gr=gr, br=br: fn(xf, c * geo.plane, geo.plane, cg, gf, o_ch * row, row, og, geo.offs,
@@ -205,7 +206,7 @@ def weight_grad(x, gy, kernel, padding, dilation, groups):
 def weight_grad_sample_bytes(x, o_ch, padding):
     """An upper bound of :func:`weight_grad`'s workspace per sample (the padded input and the gradient on the
     plane); the caller uses im2col's row bands when one sample is over the bound."""
-    return (x.shape[1] + o_ch) * (_padded_plane(x, padding) * x.itemsize + _simd(x.dtype).VECTOR_BYTES)
+    return (x.shape[1] + o_ch) * (_plane_elements(x.shape[2:], padding) * x.itemsize + _simd(x.dtype).VECTOR_BYTES)
 
 
 def _gradient_on_plane(gy, geo, out_sizes, row):
@@ -241,9 +242,10 @@ def _padded_flat(x, plan):
     return xf
 
 
-def implicit(x, w, stride, padding, dilation, groups, out_sizes):
-    """Convolution by the implicit-GEMM kernels (threads over samples, else channels or positions); strided
-    convolutions through :func:`phase_split`, a batch tile at a time."""
+def implicit(x, w, p):
+    """Convolution of problem ``p`` by the implicit-GEMM kernels (threads over samples, else channels or
+    positions); strided convolutions through :func:`phase_split`, a batch tile at a time."""
+    stride, padding, dilation, groups, out_sizes = p.stride, p.padding, p.dilation, p.groups, p.out_sizes
     n, o_ch = x.shape[0], w.shape[0]
     y = np.empty((n, o_ch) + tuple(out_sizes), dtype=x.dtype)
     limit = _config.workspace_limit(y.nbytes)
@@ -253,21 +255,22 @@ def implicit(x, w, stride, padding, dilation, groups, out_sizes):
     per_dim = _phases(w.shape[2:], stride, dilation)
     ws = _phase_weight(w, per_dim)
     ones, zeros = (1,) * len(stride), ((0, 0),) * len(stride)
-    for a, z in _batch_tiles(n, sample_workspace(x, w, stride, padding, dilation, out_sizes), limit):
+    for a, z in batch_tiles(n, sample_workspace(p), limit):
         xs = _phase_input(x[a:z], stride, padding, out_sizes, per_dim)
         _stride1(xs, ws, zeros, ones, groups, out_sizes, y[a:z], limit - xs.nbytes)
         del xs
     return y
 
 
-def sample_workspace(x, w, stride, padding, dilation, out_sizes):
-    """Bytes of workspace per sample: the padded copy, or for a strided call the phase-split input and its
-    flat copy."""
-    if all(s == 1 for s in stride):
-        return x.shape[1] * _padded_plane(x, padding) * x.itemsize
-    per_dim = _phases(w.shape[2:], stride, dilation)
+def sample_workspace(p):
+    """Bytes of workspace per sample of problem ``p``: the padded copy, or for a strided call the phase-split
+    input and its flat copy."""
+    if all(s == 1 for s in p.stride):
+        return p.in_channels * _plane_elements(p.in_sizes, p.padding) * p.itemsize
+    per_dim = _phases(p.kernel, p.stride, p.dilation)
     phases = math.prod(len(ph) for ph, _, _ in per_dim)
-    return 2 * x.shape[1] * phases * math.prod(o + q - 1 for o, (_, q, _) in zip(out_sizes, per_dim)) * x.itemsize
+    return 2 * p.in_channels * phases * math.prod(o + q - 1 for o, (_, q, _) in zip(p.out_sizes, per_dim)) * \
+        p.itemsize
 
 
 def _stride1(x, w, padding, dilation, groups, out_sizes, y, limit):
@@ -276,11 +279,10 @@ def _stride1(x, w, padding, dilation, groups, out_sizes, y, limit):
     plan = _Plan(x, w, padding, dilation, groups, out_sizes)
     per_sample = plan.c * plan.plane * x.itemsize
     macs = n * w.shape[0] * math.prod(out_sizes) * plan.cg * len(plan.offs)
-    from .._algorithms import worth_splitting
-    t = thread_count() if worth_splitting("implicit", macs) else 1
+    t = thread_count() if worth_splitting(macs) else 1
 
     def samples(a, z, budget):
-        for s0, s1 in _batch_tiles(z - a, per_sample, budget):
+        for s0, s1 in batch_tiles(z - a, per_sample, budget):
             xf = _padded_flat(x[a + s0:a + s1], plan)
             plan.run(xf, y[a + s0:a + s1].reshape(-1), (0, s1 - s0))
             del xf
@@ -289,7 +291,7 @@ def _stride1(x, w, padding, dilation, groups, out_sizes, y, limit):
         parts = even_parts(n, min(t, n))
         run_parts([lambda a=a, z=z: samples(a, z, limit // len(parts)) for a, z in parts])
         return
-    for s0, s1 in _batch_tiles(n, per_sample, limit):             # fewer samples than threads: split the work
+    for s0, s1 in batch_tiles(n, per_sample, limit):             # fewer samples than threads: split the work
         xf = _padded_flat(x[s0:s1], plan)
         yt = y[s0:s1].reshape(-1)
         whole = (0, s1 - s0)
@@ -301,3 +303,46 @@ def _stride1(x, w, padding, dilation, groups, out_sizes, y, limit):
             jobs = [dict(positions=r) for r in even_parts(plan.j_end, t, plan.span)]
         run_parts([lambda kw=kw: plan.run(xf, yt, whole, **kw) for kw in jobs])
         del xf
+
+
+def _unfit(p):
+    return unfit(p.dtype)
+
+
+def _forward_pays(p):
+    """Kernels larger than 1x1 with at least 2 output channels per group (strided ones split into phases), on
+    a CPU with AVX-512, when one sample's workspace fits the bound: register-blocked products read straight from
+    the padded input run at about twice the BLAS's rate there (NumPy's OpenBLAS uses AVX2 kernels) and thin
+    groups run at the dense rate; without AVX-512 the kernels are correct but not faster."""
+    if p.out_per_group < 2 or not fast_here():
+        return False
+    return sample_workspace(p) <= _config.workspace_limit(p.output_bytes)
+
+
+def _weight_grad_unfit(p):
+    if any(s != 1 for s in p.stride):
+        return f"the implicit-GEMM weight gradient needs stride 1, got stride {p.stride}"
+    return unfit(p.dtype)
+
+
+def _weight_grad_pays(p):
+    """Stride-1 grouped, dilated, 1-D and 3-D layers; dense 2-D layers stay on im2col, which measured as fast
+    there (ResNet 3x3 b8: 8.7 vs 9.1 ms at 14x14, 10.1 vs 11.6 at 7x7) while the kernels win elsewhere (V-Net
+    52.6 -> 11.5 ms, ResNeXt 512@14 3.1 -> 1.8, C3D 18.5 -> 7.3, DeepLab 14.2 -> 11.7)."""
+    return fast_here() and not p.is_pointwise and \
+        (p.groups > 1 or p.n_spatial != 2 or any(d > 1 for d in p.dilation))
+
+
+def _weight_grad(x, gy, p):
+    """The kernels multiply the whole padded plane with a zero-extended gradient, so a non-finite input (inf * 0)
+    and a sample over the workspace bound take im2col's path."""
+    if not p.is_empty and p.in_channels > 0 and all_finite(x) and weight_grad_sample_bytes(
+            x, p.out_channels, p.padding) <= _config.workspace_limit(math.prod(p.weight_shape) * p.itemsize):
+        return weight_grad(x, gy, p.kernel, p.padding, p.dilation, p.groups)
+    return im2col.weight_grad(x, gy, p.kernel, p.stride, p.padding, p.dilation, p.groups)
+
+
+ALGORITHM = Algorithm("implicit", {
+    "forward": Role(implicit, rank=20, unfit=_unfit, pays=_forward_pays),
+    "weight_grad": Role(_weight_grad, rank=30, unfit=_weight_grad_unfit, pays=_weight_grad_pays),
+}, Threading(own_threads=True))

@@ -12,9 +12,10 @@ import math
 
 import numpy as np
 
-from .. import _config
-from .._engine import _batch_tiles, all_finite, pad_zeros, tap_window
-from . import as_3d, numba_kernels, triple
+from ... import _config
+from ..._algos import as_3d, numba_kernels, triple
+from ..arrays import all_finite, batch_tiles, pad_zeros, stride1_dual, tap_window
+from . import Algorithm, Role, Threading, depthwise
 
 
 def direct(x, w, stride, padding, dilation, groups, out_sizes):
@@ -36,7 +37,7 @@ def direct(x, w, stride, padding, dilation, groups, out_sizes):
         kernels.direct_grouped_flat(as_3d(x, 2, nd), *triple([lo for lo, _ in padding], 0), *triple(padded, 1),
                                     w3, groups, *triple(dilation, 1), as_3d(y, 2, nd))
         return y
-    for a, z in _batch_tiles(n, c * math.prod(padded) * x.itemsize, _config.workspace_limit(y.nbytes)):
+    for a, z in batch_tiles(n, c * math.prod(padded) * x.itemsize, _config.workspace_limit(y.nbytes)):
         xp = np.ascontiguousarray(pad_zeros(x[a:z], padding))
         kernels.direct_grouped(as_3d(xp, 2, nd), w3, groups, *triple(stride, 1), *triple(dilation, 1),
                                as_3d(y[a:z], 2, nd))
@@ -49,10 +50,8 @@ def _same_size_depthwise(x, w, padding, dilation, groups, out_sizes):
     a convolution equals the transposed convolution with the flipped weight and padding ``d*(k-1) - pad``, and
     the depthwise transposed kernels handle this case on flat planes with per-tap masks, several small planes
     at a time (measured 2.9x faster than the plane-at-a-time kernel on 960@7, 1.7x on 144@56)."""
-    from .._engine import stride1_dual
-    from .depthwise import transpose_direct
     flipped, pads = stride1_dual(w, padding, dilation, groups)
-    return transpose_direct(x, flipped, (1,) * len(pads), pads, groups, dilation, out_sizes)
+    return depthwise.transpose_direct(x, flipped, (1,) * len(pads), pads, groups, dilation, out_sizes)
 
 
 def _direct_numpy(x, w, stride, padding, dilation, groups, out_sizes, y):
@@ -70,7 +69,7 @@ def _taps(kernel):
 
 def conv_taps(x, w, stride, padding, dilation, groups, out_sizes, y=None):
     """Convolution one kernel tap at a time, each reading only the input cells it meets (no padded copy):
-    ``y[:, :, at] += W[:, :, tap] @ x[:, :, cells]`` (see ``_engine.tap_window``).  Memory and time follow the
+    ``y[:, :, at] += W[:, :, tap] @ x[:, :, cells]`` (see ``arrays.tap_window``).  Memory and time follow the
     work however large the padding, stride or dilation; the NumPy path of ``direct``."""
     n, c = x.shape[:2]
     o_ch, cg = w.shape[:2]
@@ -104,7 +103,7 @@ def _add_taps(x, wg, y, stride, padding, dilation, x_is_read, per_sample):
     yv = y.reshape((n, g, og) + y.shape[2:])
     other, moving = (x.shape[2:], y.shape[2:]) if x_is_read else (y.shape[2:], x.shape[2:])
     lo = [p for p, _ in padding]
-    for a, z in _batch_tiles(n, per_sample, _config.workspace_limit(y.nbytes)):
+    for a, z in batch_tiles(n, per_sample, _config.workspace_limit(y.nbytes)):
         for tap in _taps(kernel):
             window = tap_window(tap, other, moving, stride, dilation, lo)
             if window is None:
@@ -134,7 +133,7 @@ def weight_grad_taps(x, gy, kernel, stride, padding, dilation, groups):
         if window is None:
             continue
         at, cells = window
-        for a, z in _batch_tiles(n, per_sample, _config.workspace_limit(gw.nbytes)):
+        for a, z in batch_tiles(n, per_sample, _config.workspace_limit(gw.nbytes)):
             xs = x[(slice(a, z), slice(None)) + cells]
             p = math.prod(xs.shape[2:])
             xs = xs.reshape(z - a, g, cg, p)                              # copy: (n, G, Cg, P)
@@ -142,3 +141,42 @@ def weight_grad_taps(x, gy, kernel, stride, padding, dilation, groups):
             gw[(slice(None),) * 3 + tap] += np.matmul(gys, xs.swapaxes(2, 3)).sum(axis=0)   # (G, Og, Cg)
             del xs, gys
     return gw.reshape((o_ch, cg) + tuple(kernel))
+
+
+def _forward(x, w, p):
+    return direct(x, w, p.stride, p.padding, p.dilation, p.groups, p.out_sizes)
+
+
+def _forward_pays(p):
+    """Depthwise layers with the Numba kernels: no matrix product has enough work there, a direct loop over taps
+    is faster and needs no workspace (the NumPy path runs only when forced)."""
+    return p.is_depthwise and p.n_spatial <= 3 and numba_kernels(p.dtype) is not None
+
+
+def _kernels_unfit(p):
+    if not depthwise.available(p.dtype):
+        return (f"the direct transposed kernels need Numba (installed and not switched off) and float32 or "
+                f"float64, got {p.dtype}")
+    if p.n_spatial > 3:
+        return f"the direct transposed kernels cover 1 to 3 spatial dims, got {p.n_spatial}"
+    return None
+
+
+def _transpose(x, w, p):
+    return depthwise.transpose_direct(x, w, p.stride, p.padding, p.groups, p.dilation, p.out_sizes)
+
+
+def _transpose_pays(p):
+    """One output channel per group (a depthwise layer's input gradient): col2im's products are 1xK matrices."""
+    return p.groups > 1 and p.out_per_group == 1
+
+
+def _weight_grad(x, gy, p):
+    return depthwise.weight_grad_direct(x, gy, p.kernel, p.stride, p.padding, p.dilation, p.groups)
+
+
+ALGORITHM = Algorithm("direct", {
+    "forward": Role(_forward, rank=10, pays=_forward_pays),
+    "transpose": Role(_transpose, rank=10, unfit=_kernels_unfit, pays=_transpose_pays),
+    "weight_grad": Role(_weight_grad, rank=20, unfit=_kernels_unfit, pays=lambda p: p.is_depthwise),
+}, Threading(speed_ratio=2))

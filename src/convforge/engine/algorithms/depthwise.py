@@ -1,10 +1,11 @@
-"""Backward pass of depthwise convolutions with Numba: grad-input as a direct transposed convolution and
-grad-weight as direct per-channel products, instead of the generic paths' batched products of 1x9 matrices.
+"""The ``direct`` algorithm's Numba kernels for transposed convolutions and weight gradients (the backward pass of
+depthwise convolutions): grad-input as a direct transposed convolution and grad-weight as direct per-channel
+products, instead of the generic paths' batched products of 1x9 matrices.
 
-* :func:`transpose_direct` -- a transposed convolution (same signature and result as ``transpose.col2im``);
+* :func:`transpose_direct` -- a transposed convolution (same signature and result as ``col2im.col2im``);
   the grad-input of a depthwise conv is one with ``Og == 1``.  Correct for any groups.
 * :func:`weight_grad_direct` -- the gradient of a convolution w.r.t. its weight (same result as
-  ``_backward.conv_weight_grad`` for compute dtypes); fast when each group has one input channel (depthwise,
+  ``im2col.weight_grad`` for compute dtypes); fast when each group has one input channel (depthwise,
   with or without a channel multiplier).  Correct for any groups.
 
 Both need Numba (there is no NumPy path here: the generic algorithms are that path) and raise ValueError when
@@ -27,9 +28,9 @@ import math
 
 import numpy as np
 
-from .._engine import all_finite
-from . import as_3d, kernel_module, threads, triple
-from .transpose import col2im
+from ..._algos import as_3d, kernel_module, threads, triple
+from ..arrays import all_finite
+from .col2im import col2im
 
 TILE_BYTES = 256 * 2 ** 10       # phase kernels: batch tile buffers (fit the L2 cache)
 BLOCK_POSITIONS = 1024           # same-size kernels: positions per job on planes below BLOCK_BELOW
@@ -85,7 +86,7 @@ def _blocked_weight_grad(kernels, x, gy, off, mask, blocks, o_lo, o_hi, chunk, g
 
 def transpose_direct(x, w, stride, padding, groups, dilation, out_sizes):
     """Transposed convolution of ``x (N, C, *S)`` with ``w (C, Og, *K)``: ``(N, groups*Og, *out_sizes)``, the full
-    output cropped by the low padding (``out_sizes`` may include output_padding), like ``transpose.col2im``.
+    output cropped by the low padding (``out_sizes`` may include output_padding), like ``col2im.col2im``.
 
     Serial: the engine's splitter runs batch chunks on threads."""
     n, c = x.shape[:2]
