@@ -313,8 +313,8 @@ def test_compilation_waits_for_another_process_holding_the_lock(tmp_path):
 
 def test_without_numba_the_choice_is_the_fastest_numpy_path():
     """Without Numba, Winograd's NumPy transforms are slower than im2col (measured: forward up to 3.2x, weight
-    gradient up to 13x; ``convforge.engine.algorithms.winograd``), so a float32 3x3 layer it would suit runs im2col, forward
-    and weight gradient.  Before: Winograd (80-88 ms against im2col's 23 ms on one machine)."""
+    gradient up to 13x; ``convforge.engine.algorithms.winograd``), so a float32 3x3 layer it would suit runs
+    im2col, forward and weight gradient.  Before: Winograd (80-88 ms against im2col's 23 ms on one machine)."""
     f32 = np.float32
     problem = ConvProblem.conv((1, 16, 24, 24), (16, 16, 3, 3), f32, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     with convforge.config(numba=False):

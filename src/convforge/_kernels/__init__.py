@@ -1,1 +1,2 @@
-"""Optional compiled kernels (Numba).  Everything here has a pure-NumPy counterpart in ``convforge._algos``."""
+"""Optional compiled kernels (Numba).  Everything here has a pure-NumPy counterpart in
+``convforge.engine.algorithms`` (or ``convforge.nn._ops``)."""

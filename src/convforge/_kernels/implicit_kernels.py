@@ -1,6 +1,6 @@
 """Implicit-GEMM convolution kernels (Numba, explicit SIMD vectors from :mod:`convforge._kernels.simd`).
 
-Layout (see :mod:`convforge._algos.implicit`): the zero-padded input is flat, one plane per channel, so at
+Layout (see :mod:`convforge.engine.algorithms.implicit`): the zero-padded input is flat, one plane per channel, so at
 stride 1 every kernel tap is a constant offset ``offs[t]`` and output position ``j`` (counted in the padded
 plane's flat coordinates) reads ``xf[channel_base + j + offs[t]]``.  A block of ``R`` output channels times
 ``V`` vectors of consecutive positions is accumulated in ``R*V`` vector registers over the group's channels
@@ -13,7 +13,7 @@ The weight is read in its own layout ``(O, Cg, K)``, a step's ``R`` weights from
 (packing them side by side costs a strided copy of the whole weight per call, more than the product on small
 layers); when ``Og`` is not a multiple of ``R`` the caller appends zero rows.
 Loops: samples, groups, bands of positions (sized by the caller so a band's input stays in cache),
-output-channel blocks, vectors.  Kernels are serial and release the GIL; ``convforge._algos.implicit`` runs
+output-channel blocks, vectors.  Kernels are serial and release the GIL; ``convforge.engine.algorithms.implicit`` runs
 parts on threads.  ``lanes`` is the vector length (:func:`convforge._kernels.simd.lanes`).
 
 Import this module only through :func:`convforge._algos.kernel_module`; it raises ImportError without Numba.
