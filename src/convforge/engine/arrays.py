@@ -4,8 +4,6 @@ algorithms and the gradients build on these.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 

@@ -44,7 +44,7 @@ def split_conv(algorithm, run, x, w, p):
     if _whole(algorithm, p, t):
         return run(x, w, p)
     n, c = x.shape[:2]
-    o_ch, cg = w.shape[:2]
+    o_ch = w.shape[0]
     if n < t and how.blas_threaded and p.macs < MAX_BLAS_THREADED_MACS:
         # Fewer samples than threads on a small layer: splitting one sample into row bands (each with a
         # one-thread BLAS) costs band copies and a fork/join, and measured ~2x slower on a quiet machine than one
@@ -77,13 +77,7 @@ def split_conv(algorithm, run, x, w, p):
         for r0, r1 in threads.even_parts(p.out_sizes[0], t, how.band_multiple):
             jobs.append(((slice(None), slice(None), slice(r0, r1)), lambda r0=r0, r1=r1: band(r0, r1)))
     elif p.groups >= t:
-        og = o_ch // p.groups
-
-        def groups(g0, g1):
-            xs, ws = x[:, g0 * cg:g1 * cg], w[g0 * og:g1 * og]
-            return run(xs, ws, p.on(xs, ws, groups=g1 - g0))
-        for g0, g1 in threads.even_parts(p.groups, t):
-            jobs.append(((slice(None), slice(g0 * og, g1 * og)), lambda g0=g0, g1=g1: groups(g0, g1)))
+        jobs = _group_parts(run, x, w, p, t, p.out_per_group)
     elif p.groups == 1 and o_ch >= t:
         for o0, o1 in threads.even_parts(o_ch, t):
             jobs.append(((slice(None), slice(o0, o1)), lambda o0=o0, o1=o1: run(x, w[o0:o1], p.on(x, w[o0:o1]))))
@@ -98,7 +92,7 @@ def split_conv_transpose(algorithm, run, x, w, p):
     t = threads.thread_count()
     if _whole(algorithm, p, t):
         return run(x, w, p)
-    n, c = x.shape[:2]
+    n = x.shape[0]
     og = w.shape[1]
     y_bytes = p.output_bytes
     limit = _config.workspace_limit(y_bytes)
@@ -113,17 +107,23 @@ def split_conv_transpose(algorithm, run, x, w, p):
             jobs.append(((slice(None), slice(o0, o1)),
                          lambda o0=o0, o1=o1: run(x, w[:, o0:o1], p.on(x, w[:, o0:o1]))))
     elif p.groups >= t:
-        cg = c // p.groups
-
-        def groups(g0, g1):
-            xs, ws = x[:, g0 * cg:g1 * cg], w[g0 * cg:g1 * cg]
-            return run(xs, ws, p.on(xs, ws, groups=g1 - g0))
-        for g0, g1 in threads.even_parts(p.groups, t):
-            jobs.append(((slice(None), slice(g0 * og, g1 * og)), lambda g0=g0, g1=g1: groups(g0, g1)))
+        jobs = _group_parts(run, x, w, p, t, p.in_per_group)
     else:
         return run(x, w, p)
     y = np.empty(p.output_shape, dtype=x.dtype)
     return _gather(jobs, y, limit - y_bytes)
+
+
+def _group_parts(run, x, w, p, t, weight_rows):
+    """Parts over ``t`` ranges of groups: their input channels, weight rows (``weight_rows`` per group: ``Og`` for
+    a convolution, ``Cg`` for a transposed one) and output channels."""
+    cg, og = p.in_per_group, p.out_per_group
+
+    def part(g0, g1):
+        xs, ws = x[:, g0 * cg:g1 * cg], w[g0 * weight_rows:g1 * weight_rows]
+        return run(xs, ws, p.on(xs, ws, groups=g1 - g0))
+    return [((slice(None), slice(g0 * og, g1 * og)), lambda g0=g0, g1=g1: part(g0, g1))
+            for g0, g1 in threads.even_parts(p.groups, t)]
 
 
 def _gather(jobs, y, budget):

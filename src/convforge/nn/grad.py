@@ -19,7 +19,7 @@ unbatched ``grad_output``.  The algebra (gradients are convolutions) is written 
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple
 
 import numpy as np
 
