@@ -85,7 +85,7 @@ def reduce_problem(other_sizes, moving_sizes, kernel, stride, padding, dilation,
     restricted to the cells where the two sides meet, when that saves much padding.
 
     Returns :data:`ZERO` when they never meet (the result is zero), None when the call should keep its shape
-    (nothing large to save), :data:`TAPS` when the taps should be applied one by one (``_algos.direct``), else a
+    (nothing large to save), :data:`TAPS` when the taps should be applied one by one (``algorithms.direct``), else a
     :class:`Reduced`: the reduced problem reads ``other[r.other]`` padded by ``r.padding`` with taps ``r.taps``
     and produces positions ``r.moving``."""
     dims = meeting(other_sizes, moving_sizes, kernel, stride, dilation, [lo for lo, _ in padding])
