@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from functools import cached_property
 from typing import Tuple
 
 import numpy as np
@@ -82,10 +81,18 @@ class ConvProblem:
     def on(self, x, w, **changes) -> "ConvProblem":
         """The same problem for arrays ``x``, ``w`` (a part of this call, or this call in another dtype), with
         ``changes`` to other fields (``padding``, ``out_sizes``, ``groups``, ...)."""
-        return dataclasses.replace(self, input_shape=x.shape, weight_shape=w.shape, dtype=x.dtype, **changes)
+        return self.replace(input_shape=x.shape, weight_shape=w.shape, dtype=x.dtype, **changes)
 
     def replace(self, **changes) -> "ConvProblem":
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes`` (canonical values); derived values are computed afresh.  Built without
+        ``__init__``'s per-field ``object.__setattr__`` (``dataclasses.replace`` costs ~10 us a call, and the
+        engine makes a few per call)."""
+        new = object.__new__(ConvProblem)
+        values = new.__dict__
+        for name in _FIELDS:
+            values[name] = self.__dict__[name]
+        values.update(changes)
+        return new
 
     @property
     def n_spatial(self) -> int:
@@ -101,11 +108,11 @@ class ConvProblem:
 
     @property
     def in_sizes(self) -> Tuple[int, ...]:
-        return tuple(self.input_shape[2:])
+        return self.input_shape[2:]
 
     @property
     def kernel(self) -> Tuple[int, ...]:
-        return tuple(self.weight_shape[2:])
+        return self.weight_shape[2:]
 
     @property
     def out_channels(self) -> int:
@@ -133,13 +140,13 @@ class ConvProblem:
     def output_bytes(self) -> int:
         return math.prod(self.output_shape) * self.itemsize
 
-    @cached_property
+    @property
     def padded_sizes(self) -> Tuple[int, ...]:
         """The input's spatial sizes with the padding added (a convolution's; for a transposed one its
         input's)."""
         return tuple(i + lo + hi for i, (lo, hi) in zip(self.in_sizes, self.padding))
 
-    @cached_property
+    @property
     def macs(self) -> int:
         """Multiply-adds of the direct sum (each input or output cell times the taps of its group)."""
         taps = math.prod(self.kernel)
@@ -162,3 +169,6 @@ class ConvProblem:
         """No output cell, or nothing to read: the result is zeros."""
         return self.batch == 0 or math.prod(self.out_sizes) == 0 or \
             (self.transposed and math.prod(self.in_sizes) == 0)
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(ConvProblem))
