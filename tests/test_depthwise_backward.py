@@ -130,8 +130,8 @@ def test_transpose_as_input_grad_matches_torch(dtype, cfg, seed, small):
     x, w = conv_arrays(cfg, seed, dtype)
     gy, gx_ref, _ = torch_conv_grads(cfg, x, w, seed + 1)
     with small_buffers(small):
-        gx = D.transpose_direct(gy.astype(dtype), w, cfg["stride"], cfg["padding"], cfg["groups"],
-                                cfg["dilation"], cfg["sizes"])
+        gx = D.transpose_direct(gy.astype(dtype), w, cfg["stride"], cfg["padding"], cfg["dilation"],
+                                cfg["groups"], cfg["sizes"])
     assert gx.dtype == dtype
     check_rel(gx, gx_ref, TOL[dtype], "transpose_direct (input grad)")
 
@@ -153,7 +153,7 @@ def test_transpose_matches_torch_conv_transpose(dtype, cfg, seed, small, data):
     ref = getattr(tF, f"conv_transpose{nd}d")(to_torch(x.astype(np.float64)), to_torch(w.astype(np.float64)),
                                               None, cfg["stride"], pad, op, g, cfg["dilation"]).numpy()
     with small_buffers(small):
-        y = D.transpose_direct(x, w, cfg["stride"], tuple((p, p) for p in pad), g, cfg["dilation"], out)
+        y = D.transpose_direct(x, w, cfg["stride"], tuple((p, p) for p in pad), cfg["dilation"], g, out)
     check_rel(y, ref, TOL[dtype], "transpose_direct")
 
 
@@ -171,7 +171,7 @@ def test_mobilenet_like_layers(dtype, shape):
         gy, gx_ref, gw_ref = torch_conv_grads(cfg, x, w, 1)
         with mock.patch.object(D, "MIN_PARALLEL_MACS", 0), convforge.config(threads=2):
             gw = D.weight_grad_direct(x, gy.astype(dtype), (3, 3), (s, s), cfg["padding"], (1, 1), c)
-            gx = D.transpose_direct(gy.astype(dtype), w, (s, s), cfg["padding"], c, (1, 1), (h, w_))
+            gx = D.transpose_direct(gy.astype(dtype), w, (s, s), cfg["padding"], (1, 1), c, (h, w_))
         check_rel(gw, gw_ref, TOL[dtype], f"weight grad stride {s}")
         check_rel(gx, gx_ref, TOL[dtype], f"input grad stride {s}")
 
@@ -210,7 +210,7 @@ def test_non_finite_values_stay_where_torch_has_them(shape, stride):
     x[0, -1, 1, -1] = np.inf
     xt, wt = to_torch(x).requires_grad_(), to_torch(w).requires_grad_()
     tF.conv2d(xt, wt, None, stride, 1, 1, c).backward(to_torch(gy))
-    gx = D.transpose_direct(gy, w, (stride, stride), cfg["padding"], c, (1, 1), shape[2:])
+    gx = D.transpose_direct(gy, w, (stride, stride), cfg["padding"], (1, 1), c, shape[2:])
     gw = D.weight_grad_direct(x, gy, (3, 3), (stride, stride), cfg["padding"], (1, 1), c)
     for ours, ref in ((gx, xt.grad.numpy()), (gw, wt.grad.numpy())):
         np.testing.assert_array_equal(np.isfinite(ours), np.isfinite(ref))
@@ -236,7 +236,7 @@ def test_empty_inputs_give_zeros():
     x = np.zeros((0, 3, 5, 5))
     gw = D.weight_grad_direct(x, np.zeros((0, 3, 5, 5)), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 3)
     assert gw.shape == (3, 1, 3, 3) and not gw.any()
-    y = D.transpose_direct(x, np.ones((3, 1, 3, 3)), (1, 1), ((1, 1), (1, 1)), 3, (1, 1), (5, 5))
+    y = D.transpose_direct(x, np.ones((3, 1, 3, 3)), (1, 1), ((1, 1), (1, 1)), (1, 1), 3, (5, 5))
     assert y.shape == (0, 3, 5, 5)
 
 
@@ -246,7 +246,7 @@ def test_without_numba_they_raise():
     with convforge.config(numba=False):
         assert not D.available(np.float64)
         with pytest.raises(ValueError, match="needs Numba"):
-            D.transpose_direct(x, w, (1, 1), ((1, 1), (1, 1)), 2, (1, 1), (5, 5))
+            D.transpose_direct(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), 2, (5, 5))
         with pytest.raises(ValueError, match="needs Numba"):
             D.weight_grad_direct(x, x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 2)
     assert D.available(np.float32)
@@ -259,7 +259,7 @@ def test_other_dtypes_raise(dtype):
     with pytest.raises(ValueError, match="float32 or float64"):
         D.weight_grad_direct(x, x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 2)
     with pytest.raises(ValueError, match="float32 or float64"):
-        D.transpose_direct(x, np.ones((2, 1, 3, 3), dtype=dtype), (1, 1), ((1, 1), (1, 1)), 2, (1, 1), (5, 5))
+        D.transpose_direct(x, np.ones((2, 1, 3, 3), dtype=dtype), (1, 1), ((1, 1), (1, 1)), (1, 1), 2, (5, 5))
 
 
 def test_four_spatial_dims_raise():
@@ -267,4 +267,4 @@ def test_four_spatial_dims_raise():
     with pytest.raises(ValueError, match="1 to 3 spatial dims"):
         D.weight_grad_direct(x, x, (1, 1, 1, 1), (1,) * 4, ((0, 0),) * 4, (1,) * 4, 2)
     with pytest.raises(ValueError, match="1 to 3 spatial dims"):
-        D.transpose_direct(x, np.ones((2, 1, 1, 1, 1, 1)), (1,) * 4, ((0, 0),) * 4, 2, (1,) * 4, (3, 3, 3, 3))
+        D.transpose_direct(x, np.ones((2, 1, 1, 1, 1, 1)), (1,) * 4, ((0, 0),) * 4, (1,) * 4, 2, (3, 3, 3, 3))

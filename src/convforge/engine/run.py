@@ -65,7 +65,7 @@ def _compute(x, w, p):
         return np.zeros(p.output_shape, dtype=x.dtype)
     if red is TAPS:
         if p.transposed:
-            return direct.conv_transpose_taps(x, w, p.stride, p.padding, p.groups, p.dilation, p.out_sizes)
+            return direct.conv_transpose_taps(x, w, p.stride, p.padding, p.dilation, p.groups, p.out_sizes)
         return direct.conv_taps(x, w, p.stride, p.padding, p.dilation, p.groups, p.out_sizes)
     if red is None:
         stride, dilation = plain_steps(moving, p.kernel, p.stride, p.dilation)

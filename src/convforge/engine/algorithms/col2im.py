@@ -22,7 +22,7 @@ from . import Algorithm, Role
 CACHE_TILE_BYTES = 8 * 2 ** 20
 
 
-def col2im(x, w, stride, padding, groups, dilation, out_sizes):
+def col2im(x, w, stride, padding, dilation, groups, out_sizes):
     n, c = x.shape[:2]
     og = w.shape[1]
     kernel, in_sizes = w.shape[2:], x.shape[2:]
@@ -37,7 +37,7 @@ def col2im(x, w, stride, padding, groups, dilation, out_sizes):
     kernels = numba_kernels(x.dtype) if len(w.shape) <= 5 else None    # kernels cover 1 to 3 spatial dims
     if per_sample > limit:
         for b in range(n):
-            _col2im_bands(x[b:b + 1], w, stride, groups, dilation, lo, full, limit, kernels, y[b:b + 1])
+            _col2im_bands(x[b:b + 1], w, stride, dilation, groups, lo, full, limit, kernels, y[b:b + 1])
         return y
     wt = w.reshape(g, cg, og * k_prod).transpose(0, 2, 1)              # (G, Og*K, Cg)
     crop = (slice(None), slice(None)) + tuple(slice(l, l + o) for l, o in zip(lo, out_sizes))
@@ -80,7 +80,7 @@ def _add_into(target, part):
         np.setbufsize(old)
 
 
-def _col2im_bands(x, w, stride, groups, dilation, lo, full, limit, kernels, y):
+def _col2im_bands(x, w, stride, dilation, groups, lo, full, limit, kernels, y):
     """One sample ``x (1, C, *S)`` whose columns and buffer exceed the bound: blocks of output channels times
     bands of input rows, each band's columns scattered into a buffer of the rows it reaches and added into
     ``y`` (bands overlap by the kernel span, so they accumulate)."""
@@ -119,7 +119,7 @@ def _col2im_bands(x, w, stride, groups, dilation, lo, full, limit, kernels, y):
 
 
 def _transpose(x, w, p):
-    return col2im(x, w, p.stride, p.padding, p.groups, p.dilation, p.out_sizes)
+    return col2im(x, w, p.stride, p.padding, p.dilation, p.groups, p.out_sizes)
 
 
 ALGORITHM = Algorithm("col2im", {"transpose": Role(_transpose, rank=100)})

@@ -84,7 +84,7 @@ def _blocked_weight_grad(kernels, x, gy, off, mask, blocks, o_lo, o_hi, chunk, g
             gw[o0:o1, 0, :] = (p.reshape(k_prod * (o1 - o0), plane) @ ones).reshape(k_prod, o1 - o0).T
 
 
-def transpose_direct(x, w, stride, padding, groups, dilation, out_sizes):
+def transpose_direct(x, w, stride, padding, dilation, groups, out_sizes):
     """Transposed convolution of ``x (N, C, *S)`` with ``w (C, Og, *K)``: ``(N, groups*Og, *out_sizes)``, the full
     output cropped by the low padding (``out_sizes`` may include output_padding), like ``col2im.col2im``.
 
@@ -110,7 +110,7 @@ def transpose_direct(x, w, stride, padding, groups, dilation, out_sizes):
                                y.reshape(n, groups * og, plane))
         return y
     if not all_finite(w):     # the phase buffers are zero-extended: inf * 0 would give NaN where torch has none
-        return col2im(x, w, stride, padding, groups, dilation, out_sizes)
+        return col2im(x, w, stride, padding, dilation, groups, out_sizes)
     full = tuple(max((i - 1) * s + d * (k - 1) + 1, l + o)
                  for i, s, d, k, l, o in zip(in_sizes, stride, dilation, kernel, lo, out_sizes))
     phase_plane = math.prod(-(-f // s) for f, s in zip(full, stride))

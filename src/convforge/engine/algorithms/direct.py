@@ -51,7 +51,7 @@ def _same_size_depthwise(x, w, padding, dilation, groups, out_sizes):
     the depthwise transposed kernels handle this case on flat planes with per-tap masks, several small planes
     at a time (measured 2.9x faster than the plane-at-a-time kernel on 960@7, 1.7x on 144@56)."""
     flipped, pads = stride1_dual(w, padding, dilation, groups)
-    return depthwise.transpose_direct(x, flipped, (1,) * len(pads), pads, groups, dilation, out_sizes)
+    return depthwise.transpose_direct(x, flipped, (1,) * len(pads), pads, dilation, groups, out_sizes)
 
 
 def _direct_numpy(x, w, stride, padding, dilation, groups, out_sizes, y):
@@ -81,7 +81,7 @@ def conv_taps(x, w, stride, padding, dilation, groups, out_sizes, y=None):
     return y
 
 
-def conv_transpose_taps(x, w, stride, padding, groups, dilation, out_sizes):
+def conv_transpose_taps(x, w, stride, padding, dilation, groups, out_sizes):
     """Transposed convolution one kernel tap at a time, each adding into only the output cells it meets (no
     uncropped buffer): ``y[:, :, cells] += W[:, :, tap]^T @ x[:, :, at]``."""
     n, c = x.shape[:2]
@@ -163,7 +163,7 @@ def _kernels_unfit(p):
 
 
 def _transpose(x, w, p):
-    return depthwise.transpose_direct(x, w, p.stride, p.padding, p.groups, p.dilation, p.out_sizes)
+    return depthwise.transpose_direct(x, w, p.stride, p.padding, p.dilation, p.groups, p.out_sizes)
 
 
 def _transpose_pays(p):
