@@ -86,6 +86,13 @@ def padded_band(x, first, last, padding_rest):
     return band
 
 
+def band_of_rows(x, r0, r1, kernel, stride, padding, dilation):
+    """The input rows that output rows ``[r0, r1)`` (first spatial dim) of a convolution read, zero-padded
+    (:func:`padded_band`): ``(N, C, (r1 - r0 - 1)*s + d*(k - 1) + 1, *padded rest)``."""
+    lo0, reach = padding[0][0], dilation[0] * (kernel[0] - 1) + 1
+    return padded_band(x, r0 * stride[0] - lo0, (r1 - 1) * stride[0] + reach - lo0, padding[1:])
+
+
 def ceil_div(a, b):
     return -(-a // b)
 

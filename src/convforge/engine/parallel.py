@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _config
 from .._algos import threads
-from .arrays import padded_band
+from .arrays import band_of_rows
 
 # Below this many multiply-adds one thread beats a fork/join (~0.1 ms of Python overhead).  Algorithms that run
 # fewer multiply-adds per second than a product split from a smaller size (``Threading.speed_ratio``; measured
@@ -67,12 +67,10 @@ def split_conv(algorithm, run, x, w, p):
             jobs.append(((slice(a, z),), lambda a=a, z=z: run(x[a:z], w, p.on(x[a:z], w))))
     elif p.out_sizes[0] >= 2 * t and padded_bytes + y_bytes <= limit // 2:
         band_copies = padded_bytes
-        s0, d0, k0, lo0 = p.stride[0], p.dilation[0], p.kernel[0], p.padding[0][0]
-        span0 = d0 * (k0 - 1) + 1
         zero = ((0, 0),) * p.n_spatial
 
         def band(r0, r1):
-            xb = padded_band(x, r0 * s0 - lo0, (r1 - 1) * s0 + span0 - lo0, p.padding[1:])
+            xb = band_of_rows(x, r0, r1, p.kernel, p.stride, p.padding, p.dilation)
             return run(xb, w, p.on(xb, w, padding=zero, out_sizes=(r1 - r0,) + p.out_sizes[1:]))
         for r0, r1 in threads.even_parts(p.out_sizes[0], t, how.band_multiple):
             jobs.append(((slice(None), slice(None), slice(r0, r1)), lambda r0=r0, r1=r1: band(r0, r1)))

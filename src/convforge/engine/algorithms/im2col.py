@@ -20,7 +20,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ... import _config
 from ..._algos import threads
-from ..arrays import batch_tiles, pad_zeros, padded_band, window_view
+from ..arrays import band_of_rows, batch_tiles, pad_zeros, window_view
 from ..parallel import worth_splitting
 from . import Algorithm, Role, Threading
 
@@ -125,11 +125,7 @@ def _im2col_rows(x, w, stride, padding, dilation, groups, out_sizes, limit, y):
         per_row = ((c * k_prod + o_ch) * rest_out + c * s0 * rest_padded) * x.itemsize   # cols, product, band
         fixed = c * span0 * rest_padded * x.itemsize
     rows = max(1, int((limit - fixed) // max(per_row, 1)))
-    lo0 = padding[0][0]
-    for r0 in range(0, out_sizes[0], rows):
-        r1 = min(r0 + rows, out_sizes[0])
-        first, last = r0 * s0 - lo0, (r1 - 1) * s0 + span0 - lo0          # input rows [first, last)
-        xp = padded_band(x, first, last, padding[1:])
+    for r0, r1, xp in _row_bands(x, kernel, stride, padding, dilation, out_sizes[0], rows):
         sub_out = (r1 - r0,) + tuple(out_sizes[1:])
         _im2col_blocks(xp, w, stride, dilation, groups, sub_out, limit - xp.nbytes, y[:, :, r0:r1], 1)
         del xp
@@ -151,10 +147,9 @@ def _im2col_blocks(xp, w, stride, dilation, groups, out_sizes, limit, y, dim):
     per_row = ((c * k_prod + o_ch) * math.prod(out_sizes[dim + 1:]) * math.prod(out_sizes[:dim])
                + c * s * outer_in) * xp.itemsize
     rows = max(1, int(limit // max(per_row, 1)))
-    for r0 in range(0, out_sizes[dim], rows):
-        r1 = min(r0 + rows, out_sizes[dim])
-        take = (slice(None),) * (2 + dim)
-        sub = xp[take + (slice(r0 * s, (r1 - 1) * s + span),)]
+    take = (slice(None),) * (2 + dim)
+    for r0, r1, reads in _row_slices(out_sizes[dim], rows, s, span):
+        sub = xp[take + (reads,)]
         sub_out = tuple(out_sizes[:dim]) + (r1 - r0,) + tuple(out_sizes[dim + 1:])
         _im2col_blocks(sub, w, stride, dilation, groups, sub_out, limit, y[take + (slice(r0, r1),)], dim + 1)
 
@@ -226,14 +221,11 @@ def _weight_grad_tiles(x, gy, kernel, stride, padding, dilation, limit):
         for a, z in batch_tiles(n, per_sample, limit):
             yield pad_zeros(x[a:z], padding), gy[a:z]
         return
-    s0, lo0 = stride[0], padding[0][0]
     span0 = dilation[0] * (kernel[0] - 1) + 1
-    per_row = ((c * k_prod + o_ch) * rest_out + c * s0 * rest_padded) * item
+    per_row = ((c * k_prod + o_ch) * rest_out + c * stride[0] * rest_padded) * item
     rows = max(1, int((limit - c * span0 * rest_padded * item) // max(per_row, 1)))
     for b in range(n):
-        for r0 in range(0, out_sizes[0], rows):
-            r1 = min(r0 + rows, out_sizes[0])
-            band = padded_band(x[b:b + 1], r0 * s0 - lo0, (r1 - 1) * s0 + span0 - lo0, padding[1:])
+        for r0, r1, band in _row_bands(x[b:b + 1], kernel, stride, padding, dilation, out_sizes[0], rows):
             yield from _weight_grad_blocks(band, gy[b:b + 1, :, r0:r1], kernel, stride, dilation,
                                            limit - band.nbytes, 1)
 
@@ -250,10 +242,26 @@ def _weight_grad_blocks(xp, gy, kernel, stride, dilation, limit, dim):
     rows = max(1, int(limit // max(cost // out_sizes[dim], 1)))
     s, span = stride[dim], dilation[dim] * (kernel[dim] - 1) + 1
     take = (slice(None),) * (2 + dim)
-    for r0 in range(0, out_sizes[dim], rows):
-        r1 = min(r0 + rows, out_sizes[dim])
-        yield from _weight_grad_blocks(xp[take + (slice(r0 * s, (r1 - 1) * s + span),)],
+    for r0, r1, reads in _row_slices(out_sizes[dim], rows, s, span):
+        yield from _weight_grad_blocks(xp[take + (reads,)],
                                        gy[take + (slice(r0, r1),)], kernel, stride, dilation, limit, dim + 1)
+
+
+def _row_slices(out_rows, rows, step, span):
+    """Blocks of ``rows`` output rows along one dim (stride ``step``, kernel reach ``span``): ``(r0, r1, the slice
+    of input rows they read)``; the tiling the forward and the weight gradient share."""
+    for r0 in range(0, out_rows, rows):
+        r1 = min(r0 + rows, out_rows)
+        yield r0, r1, slice(r0 * step, (r1 - 1) * step + span)
+
+
+def _row_bands(x, kernel, stride, padding, dilation, out_rows, rows):
+    """Bands of ``rows`` output rows of ``x (n, C, *S)`` along its first spatial dim: ``(r0, r1, band)`` with
+    ``band`` the input rows they read, zero-padded on its own (:func:`~convforge.engine.arrays.band_of_rows`).
+    The generator keeps no reference: a caller that drops each band holds one at a time."""
+    for r0 in range(0, out_rows, rows):
+        r1 = min(r0 + rows, out_rows)
+        yield r0, r1, band_of_rows(x, r0, r1, kernel, stride, padding, dilation)
 
 
 def _forward(x, w, p):
