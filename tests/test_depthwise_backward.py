@@ -1,4 +1,5 @@
-"""The Numba backward kernels of depthwise layers (``convforge._algos.depthwise``) called directly, against torch:
+"""The Numba backward kernels of depthwise layers (``convforge.engine.algorithms.depthwise``) called directly,
+against torch:
 
 * ``weight_grad_direct`` -- the weight gradient of a convolution, vs torch autograd;
 * ``transpose_direct`` -- a transposed convolution, both as the input gradient of a convolution (asymmetric
