@@ -247,3 +247,18 @@ def test_deploy_example_runs_with_numpy_alone():
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
     assert "1. safetensors round trip, same outputs: True" in out.stdout
     assert "conv + relu outputs match: True" in out.stdout
+
+
+def test_safetensors_whose_header_length_starts_with_the_pickle_opcode(tmp_path):
+    # The 8-byte header length comes first; when its low byte is 0x80 the file starts like a pickle (found with
+    # resnet50's state dict).  Grow a key until the length ends in 0x80, then read the file back.
+    path = tmp_path / "w.safetensors"
+    for n in range(1, 400):
+        state = {"k" * n: np.arange(3, dtype=np.float32)}
+        convforge.save(state, path)
+        data = path.read_bytes()
+        if data[0] == 0x80:
+            break
+    assert data[0] == 0x80
+    loaded = convforge.load(path)
+    np.testing.assert_array_equal(loaded["k" * n], state["k" * n])

@@ -55,6 +55,15 @@ def _read_source(path_or_file):
     raise TypeError(f"convforge.load takes a path, a binary file object or bytes, got {type(path_or_file).__name__}")
 
 
+def _whole_safetensors_header(data) -> bool:
+    """Whether ``data`` starts with a complete safetensors header: its 8-byte little-endian length, then that many
+    bytes of a JSON object (padded with spaces).  Tells a safetensors file whose length's first byte happens to be
+    0x80 from a pickle (whose protocol opcode is 0x80)."""
+    size = int.from_bytes(data[:8], "little")
+    header = data[8:8 + size].rstrip(b" ")
+    return 8 + size <= len(data) and header.startswith(b"{") and header.endswith(b"}")
+
+
 def _load_bytes(data):
     if not data:
         raise ValueError("the file is empty (0 bytes)")
@@ -67,7 +76,7 @@ def _load_bytes(data):
         raise ValueError("a zip archive that is neither a torch checkpoint (<root>/data.pkl) nor an .npz")
     if data[:6] == NPY_MAGIC:
         return load_npy(data)
-    if data[8:9] == b"{" and data[:1] != b"\x80":
+    if data[8:9] == b"{" and (data[:1] != b"\x80" or _whole_safetensors_header(data)):
         return _read_safetensors(data)
     return load_legacy(data)         # any other bytes: read as pickles, which the allow-list makes harmless
 
