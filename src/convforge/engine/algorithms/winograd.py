@@ -146,12 +146,14 @@ def weight_grad(x, gy, padding, groups):
     (plo, _), (qlo, _) = padding
     pads = ((plo, need_h - h - plo), (qlo, need_w - wd - qlo))
     kernels = numba_kernels(x.dtype)
-    copies = 1 if kernels is not None else 3
+    copies = 1 if kernels is not None else 6     # NumPy: tensordot/einsum intermediates and their copies
     per_tile_row = ALPHA * ALPHA * tj * copies * (c + o_ch) * x.itemsize       # V and Z of one row of tiles
     per_row_in = (c * M_OUT * need_w + o_ch * M_OUT * wo) * x.itemsize        # its padded input, gy copy
-    t = _threads.thread_count()
     du_bytes = ALPHA * ALPHA * o_ch * cg * x.itemsize
-    limit = max(_config.workspace_limit(du_bytes) // max(t, 1) - du_bytes, 1)
+    budget = _config.workspace_limit(du_bytes)
+    # Each thread's part keeps its own dU and one product; split only when they fit the bound several times over.
+    t = _threads.thread_count() if 4 * du_bytes * _threads.thread_count() <= budget else 1
+    limit = max(budget // t - 2 * du_bytes, 1)
     rows = max(1, min(ti, int(limit // (per_tile_row + per_row_in))))
     # chunks: (first sample, last sample, first tile row, last tile row)
     if rows >= ti:
@@ -166,14 +168,16 @@ def weight_grad(x, gy, padding, groups):
     def run(part):
         def go():
             du = np.zeros((ALPHA * ALPHA, groups, og, cg), dtype=x.dtype)
+            product = np.empty_like(du)
             for a, z, i0, i1 in part:
                 xp = padded_band(x[a:z], i0 * M_OUT - plo, i1 * M_OUT + R - 1 - plo, pads[1:])
                 g = gy[a:z, :, i0 * M_OUT:min(i1 * M_OUT, ho)]
                 v = _input_transform(xp, i1 - i0, tj, kernels)
                 zz = _grad_output_transform(g, i1 - i0, tj, kernels)
                 tiles = v.shape[-1]
-                du += np.matmul(zz.reshape(ALPHA * ALPHA, groups, og, tiles),
-                                v.reshape(ALPHA * ALPHA, groups, cg, tiles).transpose(0, 1, 3, 2))
+                np.matmul(zz.reshape(ALPHA * ALPHA, groups, og, tiles),
+                          v.reshape(ALPHA * ALPHA, groups, cg, tiles).transpose(0, 1, 3, 2), out=product)
+                du += product
                 del xp, v, zz
             return du
         return go
