@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import convforge
+from convforge.nn.utils import optimize_for_inference
 from convforge.onnx import load_model
 from conftest import requires_torch, torch
 
@@ -353,3 +354,14 @@ def test_sizes_written_in_the_file_cannot_exhaust_memory():
     model = load_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]).SerializeToString())
     with pytest.raises(ValueError, match="Resize would create an array of shape"):
         model(np.zeros((1, 1, 2, 2), np.float32))
+
+
+@requires_torch()
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "unfolded"])
+def test_a_loaded_model_can_be_optimised_for_inference(fold):
+    # Unfolded exports keep BatchNormalization nodes, which optimize_for_inference may fold into the convolutions.
+    data, (x,) = export(mobilenet(), (2, 3, 16, 16), fold=fold)
+    model = load_model(data)
+    expected = np.asarray(model(x))
+    fast = optimize_for_inference(model, x)
+    np.testing.assert_allclose(np.asarray(fast(x)), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
